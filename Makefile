@@ -1,0 +1,61 @@
+# socklab: `make scenario NAME=refused` sets up what is missing, builds the image, runs, reports.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+NAME ?= refused
+BACKEND ?=
+HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
+# The node image is needed only where the compose backend will run.
+NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
+BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
+HOST_PACKAGES := tcpdump nftables iptables util-linux mmdebstrap
+
+.PHONY: help setup images scenario suite test lint clean distclean
+
+help:
+	@echo "make scenario NAME=refused [BACKEND=compose|netns]   run one scenario and report"
+	@echo "make suite [BACKEND=...]                             run every scenario, one table"
+	@echo "make test                                            lint, type-check, the test suite"
+	@echo "make images                                          build the node image (no registry)"
+	@echo "make clean                                           remove what crashed runs left"
+
+setup: $(VENV)/.stamp host-packages
+
+$(VENV)/.stamp: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip==24.3.1
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+.PHONY: host-packages
+host-packages:
+	@missing=""; for pkg in $(HOST_PACKAGES); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "socklab: installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+images: setup
+	bash images/build
+
+scenario: setup $(NEED_IMAGES)
+	$(BIN)/socklab run $(NAME) $(BACKEND_FLAG)
+
+suite: setup $(NEED_IMAGES)
+	$(BIN)/socklab suite $(BACKEND_FLAG)
+
+lint: setup
+	$(BIN)/ruff check harness tests bench
+	$(BIN)/ruff format --check harness tests bench
+	$(BIN)/mypy
+
+test: setup images lint
+	$(BIN)/pytest -q
+
+clean: setup
+	$(BIN)/socklab clean
+
+distclean: clean
+	rm -rf $(VENV) runs

@@ -1,0 +1,164 @@
+"""The backend seam: how hosts exist and how to run a process in one.
+
+A backend knows nothing about faults, captures or verdicts. Its whole interface is
+`up`, `down`, `netns(host)`, `exec(host, argv)` and `spawn(host, argv)`; faults and captures
+take the namespace path and the spawn function and never import Docker.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal as signals
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Protocol
+
+from harness.ownership import TAG_ENV, tagged_pids
+from harness.topology import Topology
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One line written to a program's standard input, `after` seconds after the previous one."""
+
+    text: str
+    after: float = 0.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    argv: Sequence[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+@dataclass
+class Process:
+    """A program running in a host. Signals reach it and its children by ownership tag."""
+
+    host: str
+    argv: Sequence[str]
+    tag: str
+    popen: subprocess.Popen[bytes]
+    started: float = field(default_factory=time.time)
+    _feeder: threading.Thread | None = None
+
+    def feed(self, lines: Sequence[Feed], close: bool = True) -> None:
+        stdin = self.popen.stdin
+        if stdin is None:
+            return
+
+        def write(pipe: IO[bytes]) -> None:
+            try:
+                for line in lines:
+                    time.sleep(line.after)
+                    pipe.write(line.text.encode())
+                    pipe.flush()
+                if close:
+                    pipe.close()
+            except (BrokenPipeError, ValueError):
+                pass  # the program exited before reading all of its input
+
+        self._feeder = threading.Thread(target=write, args=(stdin,), daemon=True)
+        self._feeder.start()
+
+    def close_stdin(self) -> None:
+        if self.popen.stdin and not self.popen.stdin.closed:
+            with contextlib.suppress(BrokenPipeError):
+                self.popen.stdin.close()
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def signal(self, sig: int) -> None:
+        for pid in tagged_pids(self.tag):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+
+    def stop(self, sig: int = signals.SIGTERM, grace: float = 2.0) -> int:
+        """End it (and every child it forked); SIGKILL after `grace` seconds."""
+        if self.popen.poll() is None or tagged_pids(self.tag):
+            self.signal(sig)
+            if self.wait(grace) is None or tagged_pids(self.tag):
+                self.signal(signals.SIGKILL)
+                self.wait(grace)
+            if self.popen.poll() is None:
+                self.popen.kill()
+                self.popen.wait(grace)
+        self.close_stdin()
+        return self.popen.returncode
+
+
+class Backend(Protocol):
+    name: str
+    run_id: str
+    topology: Topology
+    # Where the book's programs are, as a process in a host sees the path.
+    programs_dir: str
+
+    def up(self) -> None: ...
+
+    def down(self) -> None: ...
+
+    def netns(self, host: str) -> str: ...
+
+    def spawn(
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        stdout: Path,
+        stderr: Path,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> Process: ...
+
+    def exec(
+        self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None
+    ) -> Completed: ...
+
+
+_counter = itertools.count(1)
+
+
+def new_tag(run_id: str) -> str:
+    return f"{run_id}-{next(_counter)}"
+
+
+def popen(argv: Sequence[str], stdout: Path, stderr: Path) -> subprocess.Popen[bytes]:
+    with open(stdout, "wb") as out, open(stderr, "wb") as err:
+        return subprocess.Popen(
+            list(argv), stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True
+        )
+
+
+def tagged_env(tag: str, env: dict[str, str] | None) -> dict[str, str]:
+    return {TAG_ENV: tag, **(env or {})}
+
+
+def exec_by_spawn(
+    backend: Backend, host: str, argv: Sequence[str], *, timeout: float, user: str | None
+) -> Completed:
+    """Run to completion with a deadline; on the deadline the process and its children die."""
+    with tempfile.TemporaryDirectory(prefix="socklab-exec-") as tmp:
+        out, err = Path(tmp, "out"), Path(tmp, "err")
+        proc = backend.spawn(host, argv, stdout=out, stderr=err, user=user)
+        proc.close_stdin()
+        code = proc.wait(timeout)
+        if code is None:
+            proc.stop()
+            code = -9
+        return Completed(
+            argv, code, out.read_text(errors="replace"), err.read_text(errors="replace")
+        )

@@ -1,0 +1,250 @@
+"""The compose backend: the three hosts as Docker Compose containers on two internal networks.
+
+Compose brings the hosts up from compose.yaml; the Docker SDK only looks containers up and
+removes leftovers by label. Each run gets its own project, slot (subnets) and bridge names, and
+two DOCKER-USER rules that let the router's forwarded traffic cross Docker's isolation of
+internal networks: `-i BR -o BR` matches traffic that stays on one testbed bridge, so it cannot
+let anything out (DESIGN.md).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+
+from harness.backends.base import Completed, Process, exec_by_spawn, new_tag, popen
+from harness.errors import BackendUnavailable
+from harness.ownership import PREFIX, TAG_ENV
+from harness.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
+
+IMAGE = "socklab-node:1"
+LABEL = "socklab.run"
+PROGRAMS_DIR = "/opt/socklab/programs"
+COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
+RULE_CHAIN = "DOCKER-USER"
+
+
+def compose_command() -> list[str]:
+    """`docker compose` (v2) where the plugin answers, else docker-compose 1.x."""
+    if shutil.which("docker"):
+        probe = subprocess.run(
+            ["docker", "compose", "version"], capture_output=True, check=False, timeout=20
+        )
+        if probe.returncode == 0:
+            return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        return ["docker-compose"]
+    raise BackendUnavailable(
+        "neither `docker compose` nor `docker-compose` is installed",
+        hint="apt-get install docker-compose (or the docker-compose-plugin), or BACKEND=netns",
+    )
+
+
+def engine() -> docker.DockerClient:
+    try:
+        client = docker.from_env(timeout=30)
+        client.ping()
+    except docker.errors.DockerException as err:
+        raise BackendUnavailable(
+            f"no Docker engine answers: {err}",
+            hint="start dockerd (systemctl start docker), or use BACKEND=netns",
+        ) from err
+    return client
+
+
+def project(run_id: str) -> str:
+    return f"{PREFIX}{run_id}"
+
+
+def bridge(run_id: str, network: str) -> str:
+    return f"{PREFIX}-{run_id}-{network}"
+
+
+def rule(run_id: str, network: str) -> list[str]:
+    br = bridge(run_id, network)
+    return ["-i", br, "-o", br, "-m", "comment", "--comment", f"socklab:{run_id}", "-j", "ACCEPT"]
+
+
+def used_slots(client: docker.DockerClient) -> set[int]:
+    slots = set()
+    for net in client.networks.list(filters={"label": LABEL}):
+        for config in (net.attrs.get("IPAM") or {}).get("Config") or []:
+            third = int(str(config.get("Subnet", "0.0.0.0/0")).split(".")[2])
+            slots.add((third - 1) // len(NETWORKS))
+    return slots
+
+
+class ComposeBackend:
+    name = "compose"
+    programs_dir = PROGRAMS_DIR
+
+    def __init__(self, run_id: str, rundir: Path) -> None:
+        self.run_id = run_id
+        self.rundir = rundir
+        self.topology = Topology(0)
+        self._client: docker.DockerClient | None = None
+        self._compose: list[str] = []
+        self._containers: dict[str, str] = {}
+        self._pids: dict[str, int] = {}
+        self._rules: list[list[str]] = []
+
+    def check(self) -> docker.DockerClient:
+        client = engine()
+        if not client.images.list(name=IMAGE):
+            raise BackendUnavailable(
+                f"the node image {IMAGE} is not built", hint="run `make images` first"
+            )
+        self._compose = compose_command()
+        return client
+
+    def env(self) -> dict[str, str]:
+        topo = self.topology
+        values = {
+            "SOCKLAB_RUN": self.run_id,
+            "SOCKLAB_RUNDIR": str(self.rundir),
+            "SOCKLAB_CLIENT_LAN1": topo.address("client", "lan1"),
+            "SOCKLAB_ROUTER_LAN1": topo.address("router", "lan1"),
+            "SOCKLAB_ROUTER_LAN2": topo.address("router", "lan2"),
+            "SOCKLAB_SERVER_LAN2": topo.address("server", "lan2"),
+        }
+        for net in NETWORKS:
+            key = net.upper()
+            values[f"SOCKLAB_{key}_BRIDGE"] = bridge(self.run_id, net)
+            values[f"SOCKLAB_{key}_SUBNET"] = str(topo.subnet(net))
+            values[f"SOCKLAB_{key}_BRIDGE_IP"] = topo.bridge_host(net)
+        return values
+
+    def _compose_run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        argv = [*self._compose, "-p", project(self.run_id), "-f", str(COMPOSE_FILE), *args]
+        return subprocess.run(
+            argv,
+            env={**os.environ, **self.env()},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def up(self) -> None:
+        self._client = client = self.check()
+        taken = used_slots(client)
+        free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
+        last = ""
+        for slot in free[:3]:  # another run may grab the same slot between list and create
+            self.topology = Topology(slot)
+            done = self._compose_run("up", "-d", "--no-build")
+            if done.returncode == 0:
+                try:
+                    self._after_up(client)
+                except Exception:
+                    self.down()
+                    raise
+                return
+            last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "?"
+            self.down()
+            if "overlap" not in done.stderr:
+                break
+        raise BackendUnavailable(f"docker compose up failed: {last}", hint="see `socklab doctor`")
+
+    def _after_up(self, client: docker.DockerClient) -> None:
+        filters = {"label": [f"com.docker.compose.project={project(self.run_id)}"]}
+        for container in client.containers.list(filters=filters):
+            service = container.labels.get("com.docker.compose.service", "")
+            self._containers[service] = container.name
+            self._pids[service] = int(container.attrs["State"]["Pid"])
+        missing = [host for host in HOSTS if host not in self._pids]
+        if missing:
+            raise BackendUnavailable(f"compose did not start: {', '.join(missing)}")
+        for net in NETWORKS:
+            spec = rule(self.run_id, net)
+            iptables(["-I", RULE_CHAIN, *spec])
+            self._rules.append(spec)
+
+    def down(self) -> None:
+        if self._compose:
+            self._compose_run("down", "--timeout", "1", "--remove-orphans")
+        for spec in self._rules:
+            iptables(["-D", RULE_CHAIN, *spec], check=False)
+        self._rules = []
+        if self._client is not None:
+            remove_owned(self._client, self.run_id)
+        self._containers, self._pids = {}, {}
+
+    def netns(self, host: str) -> str:
+        return f"/proc/{self._pids[host]}/ns/net"
+
+    def spawn(
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        stdout: Path,
+        stderr: Path,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+    ) -> Process:
+        tag = new_tag(self.run_id)
+        full = ["docker", "exec", "-i", "-e", f"{TAG_ENV}={tag}"]
+        for key, value in (env or {}).items():
+            full += ["-e", f"{key}={value}"]
+        if user:
+            full += ["-u", user]
+        full += [self._containers[host], *argv]
+        return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr))
+
+    def exec(
+        self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None
+    ) -> Completed:
+        return exec_by_spawn(self, host, argv, timeout=timeout, user=user)
+
+
+def iptables(args: list[str], check: bool = True) -> None:
+    done = subprocess.run(["iptables", *args], capture_output=True, text=True, check=False)
+    if check and done.returncode != 0:
+        raise BackendUnavailable(
+            f"iptables {' '.join(args[:2])} failed: {done.stderr.strip()}",
+            hint="the compose backend needs root and Docker's DOCKER-USER chain",
+        )
+
+
+def remove_owned(client: docker.DockerClient, run_id: str) -> list[str]:
+    """Remove every container and network labelled with this run; return what went."""
+    gone = []
+    selector: dict[str, Any] = {"label": f"{LABEL}={run_id}"}
+    for container in client.containers.list(all=True, filters=selector):
+        container.remove(force=True)
+        gone.append(f"container {container.name}")
+    for net in client.networks.list(filters=selector):
+        net.remove()
+        gone.append(f"network {net.name}")
+    return gone
+
+
+def owned_runs(client: docker.DockerClient) -> set[str]:
+    runs = set()
+    for container in client.containers.list(all=True, filters={"label": LABEL}):
+        runs.add(container.labels[LABEL])
+    for net in client.networks.list(filters={"label": LABEL}):
+        runs.add((net.attrs.get("Labels") or {}).get(LABEL, ""))
+    return runs - {"", "manual"}
+
+
+def owned_rules() -> dict[str, list[list[str]]]:
+    """Run id -> DOCKER-USER rule specs that carry the socklab comment."""
+    done = subprocess.run(
+        ["iptables", "-S", RULE_CHAIN], capture_output=True, text=True, check=False
+    )
+    runs: dict[str, list[list[str]]] = {}
+    for line in done.stdout.splitlines():
+        words = line.split()
+        if len(words) > 2 and words[0] == "-A" and "socklab:" in line:
+            comment = words[words.index("--comment") + 1].strip('"')
+            runs.setdefault(comment.split(":", 1)[1], []).append(words[2:])
+    return runs

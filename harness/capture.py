@@ -1,0 +1,65 @@
+"""Packet capture: tcpdump in a host's namespace, writing a pcap the harness parses later.
+
+tcpdump runs as a process in the host (the backend's spawn), so the same code serves containers
+and plain namespaces. `-U` writes each packet as it comes; the capture counts as started only
+once tcpdump says it is listening, so no early packet is missed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyroute2 import NetNS
+
+from harness.backends.base import Backend, Process
+from harness.errors import RunError
+
+READY_TIMEOUT = 10.0
+
+
+def interface_on(netns_path: str, subnet: ipaddress.IPv4Network) -> str:
+    """The name of the host's interface whose address lies in `subnet`."""
+    with NetNS(netns_path) as ns:
+        for addr in ns.get_addr(family=2):
+            if ipaddress.IPv4Address(addr.get_attr("IFA_ADDRESS")) in subnet:
+                return str(ns.get_links(addr["index"])[0].get_attr("IFLA_IFNAME"))
+    raise RunError(f"no interface in {netns_path} has an address in {subnet}")
+
+
+@dataclass
+class Capture:
+    host: str
+    link: str
+    pcap: Path
+    process: Process
+
+    def stop(self) -> None:
+        # SIGINT makes tcpdump flush and close the file; its exit status is then 0.
+        self.process.stop(signal.SIGINT, grace=3.0)
+
+
+def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
+    iface = (
+        "lo" if link == "lo" else interface_on(backend.netns(host), backend.topology.subnet(link))
+    )
+    pcap = rundir / f"{host}-{link}.pcap"
+    log = rundir / f"{host}-{link}.tcpdump.log"
+    # -Z root: tcpdump would drop to its own user and then fail to write into the run folder.
+    argv = ["tcpdump", "-i", iface, "-n", "-U", "-Z", "root", "-s", "512", "-w", str(pcap)]
+    process = backend.spawn(host, argv, stdout=rundir / f"{host}-{link}.tcpdump.out", stderr=log)
+    deadline = time.monotonic() + READY_TIMEOUT
+    while time.monotonic() < deadline:
+        if "listening on" in log.read_text(errors="replace"):
+            return Capture(host, link, pcap, process)
+        if process.popen.poll() is not None:
+            break
+        time.sleep(0.02)
+    process.stop()
+    raise RunError(
+        f"tcpdump did not start in {host} on {iface}: {log.read_text(errors='replace').strip()}",
+        hint="is tcpdump installed where the host runs it? (socklab doctor)",
+    )

@@ -1,0 +1,73 @@
+"""Find and remove what dead runs left: namespaces, containers, networks, rules, processes.
+
+Only things carrying a socklab run id are touched, and only when no live harness holds that
+run's lock (so a run in another terminal is safe).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from harness import ownership
+from harness.backends.netns import owned_namespaces, remove_namespaces
+
+
+def stale_processes() -> dict[str, list[int]]:
+    runs: dict[str, list[int]] = {}
+    for pid in ownership.tagged_pids(""):
+        try:
+            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        for var in environ:
+            if var.startswith(ownership.TAG_ENV.encode() + b"="):
+                tag = var.split(b"=", 1)[1].decode()
+                runs.setdefault(ownership.run_id_of_tag(tag), []).append(pid)
+    return runs
+
+
+def clean(say: Callable[[str], None], docker_too: bool = True) -> list[str]:
+    removed: list[str] = []
+    for run_id, pids in stale_processes().items():
+        if not ownership.is_live(run_id):
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                    removed.append(f"process {pid} (run {run_id})")
+                except ProcessLookupError:
+                    pass
+    for run_id, names in owned_namespaces().items():
+        if not ownership.is_live(run_id):
+            remove_namespaces(names)
+            removed += [f"namespace {name}" for name in names]
+            ownership.forget(run_id)
+    if docker_too:
+        removed += clean_docker()
+    for item in removed:
+        say(f"removed {item}")
+    return removed
+
+
+def clean_docker() -> list[str]:
+    # Imported here: the netns backend and a machine without Docker never load the SDK.
+    from harness.backends import compose
+    from harness.errors import BackendUnavailable
+
+    removed: list[str] = []
+    try:
+        client = compose.engine()
+    except BackendUnavailable:
+        return removed
+    for run_id in compose.owned_runs(client):
+        if not ownership.is_live(run_id):
+            removed += compose.remove_owned(client, run_id)
+            ownership.forget(run_id)
+    for run_id, specs in compose.owned_rules().items():
+        if not ownership.is_live(run_id):
+            for spec in specs:
+                compose.iptables(["-D", compose.RULE_CHAIN, *spec], check=False)
+                removed.append(f"DOCKER-USER rule {' '.join(spec)}")
+    return removed

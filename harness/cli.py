@@ -1,0 +1,166 @@
+"""socklab's command line: list, run, suite, doctor, clean.
+
+Exit codes: 0 every expectation held, 1 one failed, 2 usage error (bad scenario name or file),
+3 the machine cannot run it (no engine, no root, missing kernel feature).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+
+from rich.console import Console
+
+from harness import scenario as scenarios
+from harness.backends.base import Backend
+from harness.errors import ScenarioError, SocklabError
+from harness.ownership import RunLock, new_run_id
+
+RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", Path(__file__).resolve().parent.parent / "runs"))
+# Imported lazily: a machine without Docker never loads the Docker SDK.
+BACKENDS = {
+    "compose": "harness.backends.compose:ComposeBackend",
+    "netns": "harness.backends.netns:NetnsBackend",
+}
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+
+err = Console(stderr=True, highlight=False)
+
+
+def default_backend() -> str:
+    """compose where a Docker engine answers, else netns (DESIGN.md)."""
+    chosen = os.environ.get("BACKEND") or os.environ.get("SOCKLAB_BACKEND")
+    if chosen:
+        return chosen
+    return "compose" if Path("/var/run/docker.sock").exists() else "netns"
+
+
+def make_backend(name: str, run_id: str, rundir: Path) -> Backend:
+    if name not in BACKENDS:
+        raise ScenarioError(
+            f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
+        )
+    module, cls = BACKENDS[name].split(":")
+    factory = getattr(importlib.import_module(module), cls)
+    backend: Backend = factory(run_id, rundir) if name == "compose" else factory(run_id)
+    return backend
+
+
+def terminate(signum: int, frame: FrameType | None) -> None:
+    # SIGTERM unwinds like Ctrl-C, so every ExitStack on the way tears its resources down.
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def run_one(name: str, backend_name: str, quiet: bool) -> tuple[int, dict[str, object]]:
+    scen = scenarios.load_named(name)
+    from harness import clean, report, runner, verdict  # heavy imports only for a real run
+
+    run_id = new_run_id()
+    rundir = RUNS_DIR / f"{scen.name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
+    rundir.mkdir(parents=True)
+    rundir.chmod(0o777)  # steps may run as an unprivileged user and write their event files
+    progress = (
+        (lambda text: None) if quiet else (lambda text: err.print(f"[dim]socklab:[/] {text}"))
+    )
+    clean.clean(progress, docker_too=backend_name == "compose")
+    lock = RunLock(run_id).acquire()
+    try:
+        backend = make_backend(backend_name, run_id, rundir)
+        obs = runner.Execution(scen, backend, rundir, progress).run()
+    finally:
+        lock.release()
+    outcomes = verdict.evaluate(scen.expect, obs)
+    rep = report.Report(scen, backend_name, rundir, obs, outcomes)
+    rep.write()
+    if not quiet:
+        report.render(rep, Console(highlight=False))
+    return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    for name in scenarios.names():
+        scen = scenarios.load_named(name)
+        print(f"{name:<18} {scen.title}")
+    return EXIT_PASS
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    code, data = run_one(args.name, args.backend or default_backend(), quiet=args.json)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    return code
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    for path in args.paths:
+        scen = scenarios.load(Path(path))
+        print(f"{path}: ok ({scen.name}, {len(scen.steps)} steps, {len(scen.expect)} expectations)")
+    return EXIT_PASS
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from harness.doctor import doctor
+
+    return doctor(Console(highlight=False))
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from harness.clean import clean
+
+    removed = clean(print)
+    print(f"socklab clean: removed {len(removed)} leftover(s)")
+    return EXIT_PASS
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="socklab", description=__doc__.splitlines()[0])
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("list", help="the scenarios").set_defaults(func=cmd_list)
+    run = sub.add_parser("run", help="run one scenario and report")
+    run.add_argument("name")
+    run.add_argument(
+        "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
+    )
+    run.add_argument("--json", action="store_true", help="print report.json instead of the view")
+    run.set_defaults(func=cmd_run)
+    val = sub.add_parser("validate", help="check scenario files against the schema")
+    val.add_argument("paths", nargs="+")
+    val.set_defaults(func=cmd_validate)
+    sub.add_parser("doctor", help="what this machine can do").set_defaults(func=cmd_doctor)
+    sub.add_parser("clean", help="remove what crashed runs left").set_defaults(func=cmd_clean)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        code: int = args.func(args)
+        return code
+    except ScenarioError as error:
+        report_error(error)
+        return EXIT_USAGE
+    except SocklabError as error:
+        report_error(error)
+        return EXIT_ENV
+    except KeyboardInterrupt:
+        err.print("socklab: interrupted; everything the run made was removed")
+        return 130
+
+
+def report_error(error: SocklabError) -> None:
+    err.print(f"[bold red]socklab: {error}[/]")
+    if error.hint:
+        err.print(error.hint)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""The report: the run beside the book, as JSON (report.json) and as a terminal view (rich)."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from rich.columns import Columns
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from harness.ladder import render_ladder
+from harness.runner import Observations
+from harness.scenario import Scenario
+from harness.topology import HOSTS
+from harness.verdict import Outcome, distinct
+
+
+@dataclass
+class Report:
+    scenario: Scenario
+    backend: str
+    rundir: Path
+    observations: Observations
+    outcomes: list[Outcome]
+
+    @property
+    def passed(self) -> bool:
+        return all(outcome.passed for outcome in self.outcomes)
+
+    def host_of(self, address: str) -> str | None:
+        for key, value in self.observations.addresses.items():
+            if value == address and key in HOSTS:
+                return key
+        for key, value in self.observations.addresses.items():
+            if value == address:
+                return key.split(".")[0] if key.split(".")[0] in HOSTS else None
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        obs = self.observations
+        return {
+            "scenario": self.scenario.name,
+            "title": self.scenario.title,
+            "backend": self.backend,
+            "kernel": os.uname().release,
+            "passed": self.passed,
+            "rundir": str(self.rundir),
+            "expectations": [outcome.to_json() for outcome in self.outcomes],
+            "steps": {name: step.to_json() for name, step in obs.steps.items()},
+            "errnos": {
+                name: [e["errno"] for e in step.events if e.get("errno")]
+                for name, step in obs.steps.items()
+            },
+            "faults": obs.notes,
+            "addresses": obs.addresses,
+            "packets": [
+                {**packet.to_json(), "t": round(packet.time - obs.started, 6)}
+                for packet in obs.packets
+            ],
+            "book": self.scenario.book.model_dump(),
+            "explain": self.scenario.explain,
+        }
+
+    def write(self) -> Path:
+        path = self.rundir / "report.json"
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        return path
+
+
+def packet_lines(report: Report) -> list[str]:
+    packets = distinct(report.observations.packets)
+    if not packets:
+        return ["(no packets captured)"]
+    first = packets[0].time
+    return [f"{p.time - first:9.6f}  {p.link:<4} {p.summary}" for p in packets]
+
+
+def steps_table(report: Report) -> Table:
+    table = Table(title="What the programs did", expand=True)
+    for column in ("step", "host", "printed", "errno", "elapsed", "exit"):
+        table.add_column(column)
+    for name, step in report.observations.steps.items():
+        printed = (step.stdout + step.stderr).strip() or "(nothing)"
+        errnos = ", ".join(str(e["errno"]) for e in step.events if e.get("errno")) or "-"
+        timed = [e for e in step.events if isinstance(e.get("elapsed"), int | float)]
+        elapsed = ", ".join(f"{e['event']} {e['elapsed']:.4f} s" for e in timed) or "-"
+        code = "stopped" if step.stopped_by_harness else str(step.exit_code)
+        table.add_row(name, step.host, printed, errnos, elapsed, code)
+    return table
+
+
+def verdict_table(report: Report) -> Table:
+    table = Table(title="Expectations", expand=True)
+    for column in ("", "expected", "observed"):
+        table.add_column(column)
+    for outcome in report.outcomes:
+        mark = Text("PASS", style="green") if outcome.passed else Text("FAIL", style="bold red")
+        table.add_row(mark, outcome.expected, outcome.observed)
+    return table
+
+
+def render(report: Report, console: Console) -> None:
+    scen = report.scenario
+    console.rule(
+        f"[bold]{scen.name}[/]: {scen.title}  ({report.backend}, Linux {os.uname().release})"
+    )
+    if report.observations.notes:
+        console.print("Faults: " + "; ".join(report.observations.notes))
+    console.print(steps_table(report))
+    console.print(Panel("\n".join(packet_lines(report)), title="Packets (relative seconds, link)"))
+    ladder = render_ladder(distinct(report.observations.packets), list(HOSTS), report.host_of)
+    book = Panel(scen.book.trace.rstrip(), title=f"The book: {scen.book.section}")
+    ours = Panel("\n".join(ladder) or "(no packets)", title="This kernel: packet ladder")
+    console.print(Columns([ours, book]))
+    console.print(
+        Panel(
+            Group(Text(scen.book.shows, style="italic"), Text(scen.explain.strip())),
+            title="Book and kernel",
+        )
+    )
+    console.print(verdict_table(report))
+    verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    console.print(f"{verdict}  artefacts: {report.rundir}")

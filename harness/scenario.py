@@ -1,0 +1,283 @@
+"""Scenario files: YAML validated by a schema before anything runs.
+
+A scenario is data: faults to set, programs to run in which host, what to capture, and what
+the kernel is expected to do (observed on a real kernel, never copied from the book). Steps and
+expectations are one-key mappings (`- run: {...}`, `- errno: {...}`) so an error names the field.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from harness.errors import ScenarioError
+from harness.topology import HOSTS
+
+SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+Host = Literal["client", "router", "server"]
+Link = Literal["lan1", "lan2", "lo"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class OneOf(Strict):
+    """A mapping with exactly one of its `choices` keys set."""
+
+    choices: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def exactly_one(self) -> OneOf:
+        chosen = [name for name in self.choices if getattr(self, name) is not None]
+        if len(chosen) != 1:
+            raise ValueError(
+                f"needs exactly one of: {', '.join(self.choices)} (got {chosen or 'none'})"
+            )
+        return self
+
+    def kind(self) -> str:
+        return next(name for name in self.choices if getattr(self, name) is not None)
+
+    def body(self) -> Any:
+        return getattr(self, self.kind())
+
+
+# ---- faults -------------------------------------------------------------------------------
+class RouteFault(Strict):
+    """A route of a special type in a host: the kernel answers from it (unreachable, prohibit)
+    or drops silently (blackhole)."""
+
+    type: Literal["unreachable", "prohibit", "blackhole"]
+    to: str = Field(description="destination prefix, may use {placeholders}")
+
+
+class SysctlFault(Strict):
+    key: str = Field(pattern=r"^net\.[a-z0-9_.]+$")
+    value: str | int
+
+
+class LinkFault(Strict):
+    """Impairments on a host's interface towards `network` (netem, or a declared fallback)."""
+
+    network: Literal["lan1", "lan2"]
+    direction: Literal["egress", "ingress"] = "egress"
+    loss: float | None = Field(default=None, ge=0, le=100)
+    loss_correlation: float | None = Field(default=None, ge=0, le=100)
+    delay: float | None = Field(default=None, ge=0, le=10_000, description="ms")
+    jitter: float | None = Field(default=None, ge=0, le=10_000, description="ms")
+    rate: str | None = Field(default=None, pattern=r"^[0-9]+(bit|kbit|mbit|gbit)$")
+    reorder: float | None = Field(default=None, ge=0, le=100)
+    duplicate: float | None = Field(default=None, ge=0, le=100)
+    corrupt: float | None = Field(default=None, ge=0, le=100)
+    match: str | None = Field(default=None, description="only packets to this {placeholder}")
+
+
+class DropFault(Strict):
+    """Silently drop matching packets in a host (nftables), e.g. the SYNs of a connect()."""
+
+    what: Literal["tcp-syn", "udp", "icmp", "all"]
+    to: str
+    port: int | None = None
+
+
+class Fault(OneOf):
+    host: Host
+    route: RouteFault | None = None
+    no_default_route: bool | None = None
+    sysctl: SysctlFault | None = None
+    link: LinkFault | None = None
+    drop: DropFault | None = None
+
+    choices = ("route", "no_default_route", "sysctl", "link", "drop")
+
+
+# ---- steps --------------------------------------------------------------------------------
+class Line(Strict):
+    line: str
+    after: float = Field(default=0.0, ge=0, le=60)
+
+
+class Ready(Strict):
+    tcp: int | None = Field(default=None, description="wait until this TCP port listens")
+    udp: int | None = Field(default=None, description="wait until this UDP port is bound")
+
+
+class Run(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    host: Host
+    program: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs")
+    args: list[str] = []
+    stdin: list[Line | str] = []
+    keep_stdin_open: bool = False
+    background: bool = False
+    timeout: float = Field(default=10.0, gt=0, le=300)
+    user: str | None = None
+    ready: Ready | None = None
+
+
+class Signal(Strict):
+    step: str
+    signal: Literal["INT", "TERM", "KILL", "HUP"] = "INT"
+
+
+class Wait(Strict):
+    step: str
+    timeout: float = Field(default=10.0, gt=0, le=300)
+
+
+class Step(OneOf):
+    choices = ("run", "sleep", "signal", "wait")
+    run: Run | None = None
+    sleep: float | None = Field(default=None, ge=0, le=120)
+    signal: Signal | None = None
+    wait: Wait | None = None
+
+
+# ---- expectations -------------------------------------------------------------------------
+class Exit(Strict):
+    step: str
+    code: int
+
+
+class Output(Strict):
+    step: str
+    stream: Literal["stdout", "stderr"] = "stdout"
+    contains: str | None = None
+    lacks: str | None = None
+    count: int | None = Field(default=None, description="how many lines contain `contains`")
+
+
+class Errno(Strict):
+    step: str
+    call: str = "connect"
+    name: str | None = Field(pattern=r"^E[A-Z0-9]+$", description="None: the call succeeded")
+
+
+class Elapsed(Strict):
+    step: str
+    event: str = "connect"
+    min: float = 0.0
+    max: float
+
+
+class PacketPattern(Strict):
+    proto: Literal["tcp", "udp", "icmp", "arp"] | None = None
+    flags: str | None = Field(default=None, description="tcpdump style: S, S., R., F., P.")
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    sport: int | None = None
+    dport: int | None = None
+    icmp: str | None = Field(default=None, description="port-unreachable, host-unreachable ...")
+    length: int | None = None
+    link: Link | None = None
+
+
+class Packets(Strict):
+    """The patterns appear in this order (other packets may come between)."""
+
+    sequence: list[PacketPattern] = Field(min_length=1)
+
+
+class PacketCount(Strict):
+    match: PacketPattern
+    min: int = 0
+    max: int | None = None
+
+
+class Expectation(OneOf):
+    choices = ("exit", "output", "errno", "elapsed", "packets", "packet_count")
+    exit: Exit | None = None
+    output: Output | None = None
+    errno: Errno | None = None
+    elapsed: Elapsed | None = None
+    packets: Packets | None = None
+    packet_count: PacketCount | None = None
+
+
+# ---- the scenario -------------------------------------------------------------------------
+class Book(Strict):
+    section: str
+    shows: str
+    trace: str
+
+
+class Capture(Strict):
+    host: Host
+    link: Link
+
+
+class Scenario(Strict):
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    title: str
+    book: Book
+    explain: str = Field(description="what this kernel does and why it differs from the book")
+    faults: list[Fault] = []
+    capture: list[Capture] = [
+        Capture(host="router", link="lan1"),
+        Capture(host="router", link="lan2"),
+    ]
+    steps: list[Step] = Field(min_length=1)
+    expect: list[Expectation] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def steps_are_named_once(self) -> Scenario:
+        names = [step.run.name for step in self.steps if step.run]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"step name {name!r} is used twice")
+        refs = [s.body().step for s in self.steps if s.signal or s.wait]
+        refs += [e.body().step for e in self.expect if hasattr(e.body(), "step")]
+        for ref in refs:
+            if ref not in names:
+                raise ValueError(f"refers to step {ref!r}, but the steps are {names}")
+        return self
+
+
+def names() -> list[str]:
+    return sorted(path.stem for path in SCENARIO_DIR.glob("*.yaml"))
+
+
+def path_of(name: str) -> Path:
+    path = SCENARIO_DIR / f"{name}.yaml"
+    if not path.exists():
+        known = names()
+        near = difflib.get_close_matches(name, known, n=1)
+        hint = f"did you mean {near[0]!r}? " if near else ""
+        raise ScenarioError(
+            f"no scenario named {name!r}",
+            hint=f"{hint}known scenarios: {', '.join(known)} (socklab list)",
+        )
+    return path
+
+
+def load(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"{path}: not valid YAML: {err}") from err
+    except OSError as err:
+        raise ScenarioError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        raise ScenarioError(f"{path}: invalid scenario", hint=describe(err)) from err
+
+
+def describe(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
+        lines.append(f"{field}: {problem['msg']}")
+    return "\n".join(lines)
+
+
+def load_named(name: str) -> Scenario:
+    return load(path_of(name))
+
+
+__all__ = ["HOSTS", "Scenario", "load", "load_named", "names"]

@@ -1,0 +1,83 @@
+"""The testbed as plain data: three hosts, two networks, their addresses.
+
+client --lan1-- router --lan2-- server. Each run gets a slot; the slot picks the subnets, so
+two compose runs at once use different bridges and prefixes. The netns backend has nothing in
+the host's namespace and always uses slot 0.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+HOSTS = ("client", "router", "server")
+NETWORKS = ("lan1", "lan2")
+# Which host sits on which network, and its host number inside the /24.
+ATTACHMENTS: dict[str, dict[str, int]] = {
+    "client": {"lan1": 10},
+    "router": {"lan1": 1, "lan2": 1},
+    "server": {"lan2": 10},
+}
+# Host part of an address that no host owns (the book's "nonexistent host on the local subnet").
+UNASSIGNED = 99
+# Docker gives each bridge the gateway address in the machine's own namespace; park it where
+# no scenario looks.
+BRIDGE_HOST = 254
+BASE = ipaddress.IPv4Network("10.77.0.0/16")
+MAX_SLOTS = 32
+
+
+@dataclass(frozen=True)
+class Topology:
+    slot: int = 0
+
+    def subnet(self, network: str) -> ipaddress.IPv4Network:
+        index = NETWORKS.index(network)
+        third = self.slot * len(NETWORKS) + index + 1
+        return ipaddress.IPv4Network(f"{BASE.network_address + third * 256}/24")
+
+    def address(self, host: str, network: str) -> str:
+        return str(self.subnet(network).network_address + ATTACHMENTS[host][network])
+
+    def addresses(self, host: str) -> dict[str, str]:
+        return {net: self.address(host, net) for net in ATTACHMENTS[host]}
+
+    def unassigned(self, network: str) -> str:
+        return str(self.subnet(network).network_address + UNASSIGNED)
+
+    def bridge_host(self, network: str) -> str:
+        return str(self.subnet(network).network_address + BRIDGE_HOST)
+
+    def gateway(self, host: str) -> str | None:
+        """The router's address on the host's network: the only way out of a leaf host."""
+        if host == "router":
+            return None
+        (network,) = ATTACHMENTS[host]
+        return self.address("router", network)
+
+    def network_of(self, address: str) -> str | None:
+        ip = ipaddress.IPv4Address(address)
+        for net in NETWORKS:
+            if ip in self.subnet(net):
+                return net
+        return None
+
+    def host_of(self, address: str) -> str | None:
+        for host, nets in ATTACHMENTS.items():
+            for net in nets:
+                if self.address(host, net) == address:
+                    return host
+        return None
+
+    def names(self) -> dict[str, str]:
+        """Placeholders for scenario arguments: {server}, {router.lan1}, {lan1.unassigned}."""
+        table: dict[str, str] = {}
+        for host in HOSTS:
+            addrs = self.addresses(host)
+            for net, addr in addrs.items():
+                table[f"{host}.{net}"] = addr
+            table[host] = next(iter(addrs.values()))
+        for net in NETWORKS:
+            table[f"{net}.unassigned"] = self.unassigned(net)
+            table[f"{net}.subnet"] = str(self.subnet(net))
+        return table

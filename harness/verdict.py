@@ -1,0 +1,208 @@
+"""Hold the observations against the scenario's expectations: one outcome per expectation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.pcap import Packet
+from harness.runner import Observations, StepResult
+from harness.scenario import (
+    Elapsed,
+    Errno,
+    Exit,
+    Expectation,
+    Output,
+    PacketCount,
+    PacketPattern,
+    Packets,
+)
+
+ICMP_NAMES = {
+    (3, 0): "net-unreachable",
+    (3, 1): "host-unreachable",
+    (3, 3): "port-unreachable",
+    (3, 9): "net-prohibited",
+    (3, 10): "host-prohibited",
+    (3, 13): "admin-prohibited",
+    (0, 0): "echo-reply",
+    (8, 0): "echo-request",
+    (11, 0): "ttl-exceeded",
+}
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str
+    expected: str
+    observed: str
+    passed: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "expected": self.expected,
+            "observed": self.observed,
+            "passed": self.passed,
+        }
+
+
+def call_event(step: StepResult, event: str) -> dict[str, Any] | None:
+    """The first event of this kind the program emitted (connect, bind, ...)."""
+    return next((e for e in step.events if e.get("event") == event), None)
+
+
+def check_exit(spec: Exit, obs: Observations) -> Outcome:
+    step = obs.steps[spec.step]
+    seen = (
+        "still running, stopped by the harness" if step.stopped_by_harness else str(step.exit_code)
+    )
+    return Outcome(
+        "exit",
+        f"{spec.step} exits {spec.code}",
+        seen,
+        step.exit_code == spec.code and not step.stopped_by_harness,
+    )
+
+
+def check_output(spec: Output, obs: Observations) -> Outcome:
+    text = getattr(obs.steps[spec.step], spec.stream)
+    shown = text.strip().splitlines()[-1][:120] if text.strip() else "(nothing)"
+    if spec.contains is not None:
+        hits = sum(spec.contains in line for line in text.splitlines())
+        want = f"{spec.step} {spec.stream} has {spec.contains!r}"
+        if spec.count is not None:
+            return Outcome(
+                "output", f"{want} on {spec.count} lines", f"{hits} lines", hits == spec.count
+            )
+        return Outcome("output", want, shown, hits > 0)
+    lacks = spec.lacks or ""
+    return Outcome("output", f"{spec.step} {spec.stream} lacks {lacks!r}", shown, lacks not in text)
+
+
+def check_errno(spec: Errno, obs: Observations) -> Outcome:
+    step = obs.steps[spec.step]
+    event = call_event(step, spec.call)
+    want = (
+        f"{spec.call}() in {spec.step} fails with {spec.name}"
+        if spec.name
+        else f"{spec.call}() succeeds"
+    )
+    if event is None:
+        return Outcome("errno", want, f"no {spec.call} event from the program", False)
+    got = event.get("errno")
+    return Outcome("errno", want, str(got or "success"), got == spec.name)
+
+
+def check_elapsed(spec: Elapsed, obs: Observations) -> Outcome:
+    event = call_event(obs.steps[spec.step], spec.event)
+    want = f"{spec.event}() in {spec.step} takes {spec.min:g}..{spec.max:g} s"
+    if event is None or not isinstance(event.get("elapsed"), int | float):
+        return Outcome("elapsed", want, f"no timed {spec.event} event", False)
+    took = float(event["elapsed"])
+    return Outcome("elapsed", want, f"{took:.6f} s", spec.min <= took <= spec.max)
+
+
+def matcher(pattern: PacketPattern, addresses: dict[str, str]) -> Callable[[Packet], bool]:
+    def address(name: str | None) -> set[str] | None:
+        if name is None:
+            return None
+        found = {
+            addr for key, addr in addresses.items() if key == name or key.startswith(name + ".")
+        }
+        return found or {name}
+
+    src, dst = address(pattern.from_), address(pattern.to)
+
+    def match(packet: Packet) -> bool:
+        checks = [
+            pattern.proto is None or packet.proto == pattern.proto,
+            pattern.flags is None or packet.flags == pattern.flags,
+            src is None or packet.src in src,
+            dst is None or packet.dst in dst,
+            pattern.sport is None or packet.sport == pattern.sport,
+            pattern.dport is None or packet.dport == pattern.dport,
+            pattern.length is None or packet.length == pattern.length,
+            pattern.link is None or packet.link == pattern.link,
+            pattern.icmp is None or icmp_name(packet) == pattern.icmp,
+        ]
+        return all(checks)
+
+    return match
+
+
+def icmp_name(packet: Packet) -> str | None:
+    if packet.proto != "icmp" or packet.icmp_type is None:
+        return None
+    return ICMP_NAMES.get((packet.icmp_type, packet.icmp_code or 0), f"type-{packet.icmp_type}")
+
+
+def describe(pattern: PacketPattern) -> str:
+    fields = pattern.model_dump(by_alias=True, exclude_none=True)
+    return " ".join(f"{key}={value}" for key, value in fields.items())
+
+
+def check_packets(spec: Packets, obs: Observations) -> Outcome:
+    position = 0
+    found: list[str] = []
+    for pattern in spec.sequence:
+        match = matcher(pattern, obs.addresses)
+        index = next((i for i in range(position, len(obs.packets)) if match(obs.packets[i])), None)
+        if index is None:
+            seen = "; ".join(found) or "nothing before it"
+            want = " then ".join(describe(p) for p in spec.sequence)
+            return Outcome("packets", want, f"missing [{describe(pattern)}] after: {seen}", False)
+        found.append(f"{obs.packets[index].link} {obs.packets[index].summary}")
+        position = index + 1
+    return Outcome(
+        "packets", " then ".join(describe(p) for p in spec.sequence), "; ".join(found), True
+    )
+
+
+def check_count(spec: PacketCount, obs: Observations) -> Outcome:
+    match = matcher(spec.match, obs.addresses)
+    count = sum(1 for packet in distinct(obs.packets) if match(packet))
+    top = "" if spec.max is None else f"..{spec.max}"
+    ok = count >= spec.min and (spec.max is None or count <= spec.max)
+    return Outcome("packet_count", f"{spec.min}{top} of [{describe(spec.match)}]", str(count), ok)
+
+
+def distinct(packets: Sequence[Packet]) -> list[Packet]:
+    """One packet per link even when two hosts captured it there (router and leaf)."""
+    seen: dict[tuple[Any, ...], float] = {}
+    unique = []
+    for packet in packets:
+        key = (
+            packet.link,
+            packet.proto,
+            packet.src,
+            packet.dst,
+            packet.sport,
+            packet.dport,
+            packet.flags,
+            packet.seq,
+            packet.ack,
+            packet.length,
+            packet.icmp_type,
+        )
+        last = seen.get(key)
+        seen[key] = packet.time
+        if last is not None and packet.time - last < 0.001:
+            continue
+        unique.append(packet)
+    return unique
+
+
+CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
+    "exit": check_exit,
+    "output": check_output,
+    "errno": check_errno,
+    "elapsed": check_elapsed,
+    "packets": check_packets,
+    "packet_count": check_count,
+}
+
+
+def evaluate(expectations: Sequence[Expectation], obs: Observations) -> list[Outcome]:
+    return [CHECKS[e.kind()](e.body(), obs) for e in expectations]

@@ -1,0 +1,87 @@
+"""Shared fixtures: the CLI as a user runs it, and a check that a run left nothing behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BACKENDS = ["netns", "compose"]
+RUN_DEADLINE = 180  # seconds: a hung run fails the test instead of blocking CI
+
+
+@dataclass
+class CliResult:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> dict[str, Any]:
+        data: dict[str, Any] = json.loads(self.stdout)
+        return data
+
+
+def socklab(
+    *args: str, timeout: float = RUN_DEADLINE, env: dict[str, str] | None = None
+) -> CliResult:
+    done = subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    return CliResult(done.returncode, done.stdout, done.stderr)
+
+
+def leftovers() -> list[str]:
+    """Everything of socklab's that still exists on the machine."""
+    found = []
+    netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
+    found += [
+        f"netns {line.split()[0]}" for line in netns.stdout.splitlines() if line.startswith("sl-")
+    ]
+    links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True, check=False)
+    found += [
+        f"link {line.split(':')[1].strip()}"
+        for line in links.stdout.splitlines()
+        if line.split(":")[1].strip().startswith("sl-")
+    ]
+    rules = subprocess.run(
+        ["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True, check=False
+    )
+    found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]
+    docker = subprocess.run(
+        ["docker", "ps", "-a", "--filter", "label=socklab.run", "--format", "{{.Names}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found += [f"container {name}" for name in docker.stdout.split()]
+    nets = subprocess.run(
+        ["docker", "network", "ls", "--filter", "label=socklab.run", "--format", "{{.Name}}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    found += [f"network {name}" for name in nets.stdout.split()]
+    return found
+
+
+@pytest.fixture
+def clean_machine() -> Iterator[None]:
+    before = leftovers()
+    assert before == [], f"the machine was not clean before the test: {before}"
+    yield
+    after = leftovers()
+    assert after == [], f"the run left these behind: {after}"

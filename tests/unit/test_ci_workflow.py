@@ -1,0 +1,32 @@
+"""The GitHub Actions workflow is valid against the github-workflows schema, offline."""
+
+import shutil
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_workflow_matches_the_github_workflows_schema() -> None:
+    tool = shutil.which("check-jsonschema")
+    assert tool, "check-jsonschema is a dev dependency (pip install -e '.[dev]')"
+    done = subprocess.run(
+        [
+            tool,
+            "--builtin-schema",
+            "vendor.github-workflows",
+            str(ROOT / ".github/workflows/ci.yml"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_ci_script_runs_the_readme_test_command() -> None:
+    script = (ROOT / ".ci/run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "make test" in script
+    assert "make test" in readme
