@@ -58,6 +58,7 @@ class Report:
                 for name, step in obs.steps.items()
             },
             "faults": obs.notes,
+            "mechanisms": obs.mechanisms,
             "addresses": obs.addresses,
             "packets": [
                 {**packet.to_json(), "t": round(packet.time - obs.started, 6)}

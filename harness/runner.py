@@ -68,6 +68,7 @@ class Observations:
     packets: list[Packet]
     notes: list[str]
     addresses: dict[str, str]
+    mechanisms: list[dict[str, Any]]
 
 
 def expander(names: dict[str, str]) -> Callable[[str], str]:
@@ -113,7 +114,14 @@ class Execution:
             self.backend.up()
             names = self.backend.topology.names()
             self.expand = expander(names)
-            ctx = faults.FaultContext(self.backend.netns, self.backend.topology, self.expand)
+            ctx = faults.FaultContext(
+                netns=self.backend.netns,
+                topology=self.backend.topology,
+                expand=self.expand,
+                spawn=self.backend.spawn,
+                programs_dir=self.backend.programs_dir,
+                rundir=self.rundir,
+            )
             for fault in self.scenario.faults:
                 self.progress(f"fault on {fault.host}: {fault.kind()}")
                 stack.callback(faults.apply(fault, ctx))
@@ -129,7 +137,7 @@ class Execution:
             for cap in caps:
                 cap.stop()
             packets = merge(read_pcap(c.pcap, c.host, c.link) for c in caps)
-        return Observations(started, self.results, packets, ctx.notes, names)
+        return Observations(started, self.results, packets, ctx.notes, names, ctx.mechanisms)
 
     def _teardown_hosts(self) -> None:
         self.progress("tearing down")

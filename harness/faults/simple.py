@@ -1,42 +1,15 @@
-"""Faults: declarative, applied into a host's network namespace, each able to undo itself.
-
-A fault sees only the namespace path (and, for the few that need a helper process, the
-host's spawn function): never the engine. The registry is explicit; `apply` returns the undo.
-Routes go through pyroute2; sysctls through /proc/sys in the namespace; packet drops through an
-nftables table given as JSON (structured data, not a command string).
-"""
+"""Route, sysctl and drop faults: routes through pyroute2, sysctls through /proc/sys in the
+namespace, drops through an nftables table given as JSON (data, not a command string)."""
 
 from __future__ import annotations
-
-import json
-import subprocess
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Protocol
 
 from pyroute2 import NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.errors import FaultUnsupported, RunError
+from harness.faults.base import FaultContext, Undo, nft
 from harness.nsenter import write_sysctl
 from harness.scenario import DropFault, Fault, RouteFault, SysctlFault
-from harness.topology import Topology
-
-Undo = Callable[[], None]
-
-
-@dataclass
-class FaultContext:
-    """What a fault may touch: namespaces, the address book, and a note for the report."""
-
-    netns: Callable[[str], str]
-    topology: Topology
-    expand: Callable[[str], str]
-    notes: list[str] = field(default_factory=list)
-
-
-class Applier(Protocol):
-    def __call__(self, host: str, fault: Fault, ctx: FaultContext) -> Undo: ...
 
 
 def netlink_failure(what: str, err: NetlinkError) -> Exception:
@@ -101,22 +74,6 @@ def apply_sysctl(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     return undo
 
 
-def nft(netns_path: str, ruleset: dict[str, object]) -> None:
-    done = subprocess.run(
-        ["nsenter", f"--net={netns_path}", "--", "nft", "-j", "-f", "-"],
-        input=json.dumps(ruleset),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    if done.returncode != 0:
-        raise FaultUnsupported(
-            f"nftables refused the rule: {done.stderr.strip()}",
-            hint="needs nf_tables in the kernel (CONFIG_NF_TABLES) and `apt-get install nftables`",
-        )
-
-
 def drop_match(spec: DropFault, dst: str) -> list[dict[str, object]]:
     def field_is(protocol: str, name: str, value: object) -> dict[str, object]:
         return {
@@ -167,19 +124,3 @@ def apply_drop(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     nft(path, {"nftables": commands})
     ctx.notes.append(f"{host}: drop {spec.what} to {dst} (nftables, table {table['name']})")
     return lambda: nft(path, {"nftables": [{"delete": {"table": table}}]})
-
-
-REGISTRY: dict[str, Applier] = {
-    "route": apply_route,
-    "no_default_route": apply_no_default_route,
-    "sysctl": apply_sysctl,
-    "drop": apply_drop,
-}
-
-
-def apply(fault: Fault, ctx: FaultContext) -> Undo:
-    kind = fault.kind()
-    applier = REGISTRY.get(kind)
-    if applier is None:
-        raise FaultUnsupported(f"no applier registered for fault kind {kind!r}")
-    return applier(fault.host, fault, ctx)

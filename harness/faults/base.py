@@ -1,0 +1,55 @@
+"""What every fault shares: the context it may touch, the undo it returns, nftables as JSON.
+
+A fault sees namespace paths and the host's spawn function, never the engine (containerlab's
+netem package takes a namespace fd and never imports the runtime).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from harness.backends.base import Process
+from harness.errors import FaultUnsupported
+from harness.scenario import Fault
+from harness.topology import Topology
+
+Undo = Callable[[], None]
+
+
+@dataclass
+class FaultContext:
+    """What a fault may touch: namespaces, the address book, and a note for the report."""
+
+    netns: Callable[[str], str]
+    topology: Topology
+    expand: Callable[[str], str]
+    spawn: Callable[..., Process]
+    programs_dir: str
+    rundir: Path
+    notes: list[str] = field(default_factory=list)
+    mechanisms: list[dict[str, Any]] = field(default_factory=list)
+
+
+class Applier(Protocol):
+    def __call__(self, host: str, fault: Fault, ctx: FaultContext) -> Undo: ...
+
+
+def nft(netns_path: str, ruleset: dict[str, object]) -> None:
+    done = subprocess.run(
+        ["nsenter", f"--net={netns_path}", "--", "nft", "-j", "-f", "-"],
+        input=json.dumps(ruleset),
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
+    if done.returncode != 0:
+        raise FaultUnsupported(
+            f"nftables refused the rule: {done.stderr.strip()}",
+            hint="needs nf_tables in the kernel (CONFIG_NF_TABLES) and `apt-get install nftables`",
+        )
