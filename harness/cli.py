@@ -99,6 +99,37 @@ def cmd_run(args: argparse.Namespace) -> int:
     return code
 
 
+def cmd_suite(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    backend = args.backend or default_backend()
+    table = Table(title=f"socklab suite ({backend})")
+    for column in ("scenario", "backend", "verdict", "seconds", "this kernel", "the book"):
+        table.add_column(column)
+    failed = 0
+    for name in args.names or scenarios.names():
+        err.print(f"[dim]socklab suite:[/] {name} ...")
+        started = time.monotonic()
+        try:
+            code, data = run_one(name, backend, quiet=True)
+            verdict = "[green]pass[/]" if code == EXIT_PASS else "[bold red]FAIL[/]"
+            seen = str(data["headline"])
+        except SocklabError as error:
+            code, verdict, seen = EXIT_FAIL, "[bold red]ERROR[/]", str(error)
+        failed += code != EXIT_PASS
+        book = scenarios.load_named(name).book
+        table.add_row(
+            name,
+            backend,
+            verdict,
+            f"{time.monotonic() - started:.1f}",
+            seen,
+            book.headline or book.shows[:60],
+        )
+    Console(highlight=False).print(table)
+    return EXIT_FAIL if failed else EXIT_PASS
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     for path in args.paths:
         scen = scenarios.load(Path(path))
@@ -131,6 +162,10 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
     run.set_defaults(func=cmd_run)
+    suite = sub.add_parser("suite", help="run every scenario and print one table")
+    suite.add_argument("names", nargs="*", help="default: every scenario")
+    suite.add_argument("--backend", choices=sorted(BACKENDS))
+    suite.set_defaults(func=cmd_suite)
     val = sub.add_parser("validate", help="check scenario files against the schema")
     val.add_argument("paths", nargs="+")
     val.set_defaults(func=cmd_validate)

@@ -42,6 +42,11 @@ class Report:
                 return key.split(".")[0] if key.split(".")[0] in HOSTS else None
         return None
 
+    def headline(self) -> str:
+        """The run's main observation in a few words: the first errno, else the first check."""
+        chosen = next((o for o in self.outcomes if o.kind == "errno"), None) or self.outcomes[0]
+        return chosen.observed
+
     def to_json(self) -> dict[str, Any]:
         obs = self.observations
         return {
@@ -50,6 +55,7 @@ class Report:
             "backend": self.backend,
             "kernel": os.uname().release,
             "passed": self.passed,
+            "headline": self.headline(),
             "rundir": str(self.rundir),
             "expectations": [outcome.to_json() for outcome in self.outcomes],
             "steps": {name: step.to_json() for name, step in obs.steps.items()},

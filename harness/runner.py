@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness import capture, faults
+from harness import capture, counters, faults
 from harness.backends.base import Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
 from harness.nsenter import read_proc_net
+from harness.ownership import tagged_pids
 from harness.pcap import Packet, merge, read_pcap
-from harness.scenario import Line, Run, Scenario, Step
+from harness.scenario import Fault, Line, Run, Scenario, Step
 
 Progress = Callable[[str], None]
 LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs and ICMP
@@ -30,6 +31,8 @@ SIGNALS = {
     "TERM": signal.SIGTERM,
     "KILL": signal.SIGKILL,
     "HUP": signal.SIGHUP,
+    "USR1": signal.SIGUSR1,
+    "USR2": signal.SIGUSR2,
 }
 
 
@@ -39,6 +42,7 @@ class StepResult:
     host: str
     argv: list[str]
     started: float
+    events_path: Path
     ended: float | None = None
     exit_code: int | None = None
     stopped_by_harness: bool = False
@@ -68,22 +72,47 @@ class Observations:
     packets: list[Packet]
     notes: list[str]
     addresses: dict[str, str]
-    mechanisms: list[dict[str, Any]]
+    mechanisms: list[dict[str, Any]] = field(default_factory=list)
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    processes: dict[str, list[str]] = field(default_factory=dict)
 
 
-def expander(names: dict[str, str]) -> Callable[[str], str]:
-    def expand(text: str) -> str:
-        def one(match: re.Match[str]) -> str:
-            key = match.group(1)
-            if key not in names:
-                raise ScenarioError(
-                    f"unknown placeholder {{{key}}}", hint=f"known: {sorted(names)}"
-                )
-            return names[key]
+def read_events(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line cut short by SIGKILL
+    return events
 
-        return re.sub(r"\{([a-z0-9_.]+)\}", one, text)
 
-    return expand
+def listening_port(step: StepResult) -> str:
+    for event in read_events(step.events_path):
+        local = event.get("local") if event.get("event") == "listen" else None
+        local = local or (event.get("addr") if event.get("event") == "bind" else None)
+        if local:
+            return str(local[1])
+    raise ScenarioError(f"{{step.{step.name}.port}}: step {step.name!r} reported no port")
+
+
+def expander(names: dict[str, str], results: dict[str, StepResult]) -> Callable[[str], str]:
+    """Fill {server}, {lan1.unassigned} ... and {step.NAME.port}, the port a step listens on."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        parts = key.split(".")
+        if len(parts) == 3 and parts[0] == "step" and parts[2] == "port":
+            if parts[1] not in results:
+                raise ScenarioError(f"{{{key}}}: step {parts[1]!r} has not started yet")
+            return listening_port(results[parts[1]])
+        if key not in names:
+            raise ScenarioError(f"unknown placeholder {{{key}}}", hint=f"known: {sorted(names)}")
+        return names[key]
+
+    return lambda text: re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
 
 
 def listening(netns: str, proto: str, port: int) -> bool:
@@ -96,6 +125,14 @@ def listening(netns: str, proto: str, port: int) -> bool:
     return False
 
 
+def cmdline(pid: int) -> str:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return f"{pid} (gone)"
+    return f"{pid} " + raw.replace(b"\0", b" ").decode(errors="replace").strip()
+
+
 class Execution:
     def __init__(self, scenario: Scenario, backend: Backend, rundir: Path, progress: Progress):
         self.scenario = scenario
@@ -104,17 +141,21 @@ class Execution:
         self.progress = progress
         self.processes: dict[str, Process] = {}
         self.results: dict[str, StepResult] = {}
-        self.expand = expander({})
+        self.counters: dict[str, dict[str, int]] = {}
+        self.snapshots: dict[str, list[str]] = {}
+        self.stack = ExitStack()
+        self.expand = expander(backend.topology.names(), self.results)
+        self.ctx: faults.FaultContext | None = None
 
     def run(self) -> Observations:
         started = time.time()
-        with ExitStack() as stack:
+        with self.stack:
             self.progress(f"bringing up client, router, server ({self.backend.name})")
-            stack.callback(self._teardown_hosts)
+            self.stack.callback(self._teardown_hosts)
             self.backend.up()
-            names = self.backend.topology.names()
-            self.expand = expander(names)
-            ctx = faults.FaultContext(
+            names = self.backend.topology.names()  # compose picks its slot during up()
+            self.expand = expander(names, self.results)
+            self.ctx = faults.FaultContext(
                 netns=self.backend.netns,
                 topology=self.backend.topology,
                 expand=self.expand,
@@ -123,13 +164,12 @@ class Execution:
                 rundir=self.rundir,
             )
             for fault in self.scenario.faults:
-                self.progress(f"fault on {fault.host}: {fault.kind()}")
-                stack.callback(faults.apply(fault, ctx))
+                self._fault(fault)
             caps = []
             for spec in self.scenario.capture:
                 caps.append(capture.start(self.backend, spec.host, spec.link, self.rundir))
-                stack.callback(caps[-1].stop)
-            stack.callback(self._stop_all)
+                self.stack.callback(caps[-1].stop)
+            self.stack.callback(self._stop_all)
             for step in self.scenario.steps:
                 self._step(step)
             time.sleep(LINGER)
@@ -137,11 +177,25 @@ class Execution:
             for cap in caps:
                 cap.stop()
             packets = merge(read_pcap(c.pcap, c.host, c.link) for c in caps)
-        return Observations(started, self.results, packets, ctx.notes, names, ctx.mechanisms)
+        return Observations(
+            started=started,
+            steps=self.results,
+            packets=packets,
+            notes=self.ctx.notes,
+            addresses=names,
+            mechanisms=self.ctx.mechanisms,
+            counters=self.counters,
+            processes=self.snapshots,
+        )
 
     def _teardown_hosts(self) -> None:
         self.progress("tearing down")
         self.backend.down()
+
+    def _fault(self, fault: Fault) -> None:
+        assert self.ctx is not None
+        self.progress(f"fault on {fault.host}: {fault.kind()}")
+        self.stack.callback(faults.apply(fault, self.ctx))
 
     def _step(self, step: Step) -> None:
         if step.run is not None:
@@ -153,6 +207,14 @@ class Execution:
             self._process(step.signal.step).signal(SIGNALS[step.signal.signal])
         elif step.wait is not None:
             self._finish(step.wait.step, step.wait.timeout)
+        elif step.fault is not None:
+            self._fault(step.fault)
+        elif step.counters is not None:
+            netns = self.backend.netns(step.counters.host)
+            self.counters[step.counters.name] = counters.snapshot(netns)
+        elif step.processes is not None:
+            tag = self._process(step.processes.step).tag
+            self.snapshots[step.processes.name] = [cmdline(pid) for pid in tagged_pids(tag)]
 
     def _process(self, name: str) -> Process:
         if name not in self.processes:
@@ -163,7 +225,7 @@ class Execution:
         argv = ["python3", f"{self.backend.programs_dir}/{run.program}.py"]
         argv += [self.expand(arg) for arg in run.args]
         events = self.rundir / f"{run.name}.events.jsonl"
-        events.touch(mode=0o666)
+        events.touch()
         events.chmod(0o666)  # a step may run as an unprivileged user
         self.progress(f"{run.host}: {' '.join(argv[1:])}")
         process = self.backend.spawn(
@@ -175,7 +237,7 @@ class Execution:
             user=run.user,
         )
         self.processes[run.name] = process
-        self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
+        self.results[run.name] = StepResult(run.name, run.host, argv, process.started, events)
         lines = [item if isinstance(item, Line) else Line(line=item) for item in run.stdin]
         feed = [Feed(self.expand(line.line) + "\n", line.after) for line in lines]
         process.feed(feed, close=not run.keep_stdin_open)
@@ -211,21 +273,9 @@ class Execution:
         result.ended = time.time()
         result.stdout = (self.rundir / f"{name}.stdout").read_text(errors="replace")
         result.stderr = (self.rundir / f"{name}.stderr").read_text(errors="replace")
-        result.events = read_events(self.rundir / f"{name}.events.jsonl")
+        result.events = read_events(result.events_path)
         del self.processes[name]
 
     def _stop_all(self) -> None:
         for name in list(self.processes):
             self._finish(name, 0.0)
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by SIGKILL
-    return events

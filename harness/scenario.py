@@ -122,7 +122,7 @@ class Run(Strict):
 
 class Signal(Strict):
     step: str
-    signal: Literal["INT", "TERM", "KILL", "HUP"] = "INT"
+    signal: Literal["INT", "TERM", "KILL", "HUP", "USR1", "USR2"] = "INT"
 
 
 class Wait(Strict):
@@ -130,12 +130,29 @@ class Wait(Strict):
     timeout: float = Field(default=10.0, gt=0, le=300)
 
 
+class Counters(Strict):
+    """Snapshot a host's kernel counters (/proc/net/snmp and /proc/net/netstat) now."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    host: Host
+
+
+class Processes(Strict):
+    """Snapshot the processes a step is running now (the program and every child it forked)."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    step: str
+
+
 class Step(OneOf):
-    choices = ("run", "sleep", "signal", "wait")
+    choices = ("run", "sleep", "signal", "wait", "fault", "counters", "processes")
     run: Run | None = None
     sleep: float | None = Field(default=None, ge=0, le=120)
     signal: Signal | None = None
     wait: Wait | None = None
+    fault: Fault | None = Field(default=None, description="a fault set from here on")
+    counters: Counters | None = None
+    processes: Processes | None = None
 
 
 # ---- expectations -------------------------------------------------------------------------
@@ -189,14 +206,60 @@ class PacketCount(Strict):
     max: int | None = None
 
 
+class Timing(Strict):
+    """Gaps in seconds between successive packets matching `match` (a retransmission schedule)."""
+
+    match: PacketPattern
+    gaps: list[float] = Field(min_length=1)
+    tolerance: float = Field(default=0.25, gt=0)
+
+
+class Counter(Strict):
+    """How much a kernel counter moved between two snapshots, e.g. Udp.RcvbufErrors."""
+
+    key: str = Field(pattern=r"^[A-Za-z]+\.[A-Za-z0-9]+$")
+    before: str
+    after: str
+    min: int = 0
+    max: int | None = None
+
+
+class Balance(Strict):
+    """Terms that must add up exactly: `event:STEP.EVENT.FIELD` or `counter:BEFORE:AFTER:KEY`."""
+
+    terms: list[str] = Field(min_length=1)
+    equals: str
+
+
+class ProcessCount(Strict):
+    snapshot: str
+    min: int = 0
+    max: int | None = None
+
+
 class Expectation(OneOf):
-    choices = ("exit", "output", "errno", "elapsed", "packets", "packet_count")
+    choices = (
+        "exit",
+        "output",
+        "errno",
+        "elapsed",
+        "packets",
+        "packet_count",
+        "timing",
+        "counter",
+        "balance",
+        "processes",
+    )
     exit: Exit | None = None
     output: Output | None = None
     errno: Errno | None = None
     elapsed: Elapsed | None = None
     packets: Packets | None = None
     packet_count: PacketCount | None = None
+    timing: Timing | None = None
+    counter: Counter | None = None
+    balance: Balance | None = None
+    processes: ProcessCount | None = None
 
 
 # ---- the scenario -------------------------------------------------------------------------
@@ -204,6 +267,7 @@ class Book(Strict):
     section: str
     shows: str
     trace: str
+    headline: str = Field(default="", description="the book's outcome in a few words, for `suite`")
 
 
 class Capture(Strict):
@@ -230,7 +294,7 @@ class Scenario(Strict):
         for name in names:
             if names.count(name) > 1:
                 raise ValueError(f"step name {name!r} is used twice")
-        refs = [s.body().step for s in self.steps if s.signal or s.wait]
+        refs = [s.body().step for s in self.steps if s.signal or s.wait or s.processes]
         refs += [e.body().step for e in self.expect if hasattr(e.body(), "step")]
         for ref in refs:
             if ref not in names:

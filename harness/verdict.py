@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,6 +10,8 @@ from typing import Any
 from harness.pcap import Packet
 from harness.runner import Observations, StepResult
 from harness.scenario import (
+    Balance,
+    Counter,
     Elapsed,
     Errno,
     Exit,
@@ -17,6 +20,8 @@ from harness.scenario import (
     PacketCount,
     PacketPattern,
     Packets,
+    ProcessCount,
+    Timing,
 )
 
 ICMP_NAMES = {
@@ -194,6 +199,72 @@ def distinct(packets: Sequence[Packet]) -> list[Packet]:
     return unique
 
 
+def check_timing(spec: Timing, obs: Observations) -> Outcome:
+    match = matcher(spec.match, obs.addresses)
+    times = [packet.time for packet in distinct(obs.packets) if match(packet)]
+    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
+    want = f"gaps {spec.gaps} s (+-{spec.tolerance:g}) between [{describe(spec.match)}]"
+    fits = len(gaps) == len(spec.gaps) and all(
+        abs(seen - asked) <= spec.tolerance for seen, asked in zip(gaps, spec.gaps, strict=True)
+    )
+    return Outcome("timing", want, f"gaps {gaps} s", fits)
+
+
+def counter_delta(obs: Observations, before: str, after: str, key: str) -> int | None:
+    if before not in obs.counters or after not in obs.counters:
+        return None
+    if key not in obs.counters[after]:
+        return None
+    return obs.counters[after][key] - obs.counters[before].get(key, 0)
+
+
+def check_counter(spec: Counter, obs: Observations) -> Outcome:
+    delta = counter_delta(obs, spec.before, spec.after, spec.key)
+    top = "" if spec.max is None else f"..{spec.max}"
+    want = f"{spec.key} grows by {spec.min}{top} from {spec.before} to {spec.after}"
+    if delta is None:
+        return Outcome("counter", want, "counter or snapshot missing", False)
+    ok = delta >= spec.min and (spec.max is None or delta <= spec.max)
+    return Outcome("counter", want, f"+{delta}", ok)
+
+
+def term_value(term: str, obs: Observations) -> int | None:
+    """`event:STEP.EVENT.FIELD` (the last such event) or `counter:BEFORE:AFTER:KEY`."""
+    kind, _, rest = term.partition(":")
+    if kind == "counter":
+        before, after, key = rest.split(":", 2)
+        return counter_delta(obs, before, after, key)
+    if kind == "event":
+        step, event, name = rest.split(".", 2)
+        if step not in obs.steps:
+            return None
+        found = [e for e in obs.steps[step].events if e.get("event") == event and name in e]
+        return int(found[-1][name]) if found else None
+    return None
+
+
+def check_balance(spec: Balance, obs: Observations) -> Outcome:
+    values = {term: term_value(term, obs) for term in [*spec.terms, spec.equals]}
+    want = f"{' + '.join(spec.terms)} == {spec.equals}"
+    seen = ", ".join(f"{term.split(':', 1)[1]}={value}" for term, value in values.items())
+    if any(value is None for value in values.values()):
+        return Outcome("balance", want, f"missing: {seen}", False)
+    total = sum(values[term] or 0 for term in spec.terms)
+    return Outcome(
+        "balance", want, f"{total} vs {values[spec.equals]} ({seen})", total == values[spec.equals]
+    )
+
+
+def check_processes(spec: ProcessCount, obs: Observations) -> Outcome:
+    listed = obs.processes.get(spec.snapshot)
+    top = "" if spec.max is None else f"..{spec.max}"
+    want = f"{spec.min}{top} processes in snapshot {spec.snapshot}"
+    if listed is None:
+        return Outcome("processes", want, "no such snapshot", False)
+    ok = len(listed) >= spec.min and (spec.max is None or len(listed) <= spec.max)
+    return Outcome("processes", want, f"{len(listed)}: " + "; ".join(listed), ok)
+
+
 CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
     "exit": check_exit,
     "output": check_output,
@@ -201,6 +272,10 @@ CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
     "elapsed": check_elapsed,
     "packets": check_packets,
     "packet_count": check_count,
+    "timing": check_timing,
+    "counter": check_counter,
+    "balance": check_balance,
+    "processes": check_processes,
 }
 
 
