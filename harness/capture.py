@@ -49,7 +49,9 @@ def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     pcap = rundir / f"{host}-{link}.pcap"
     log = rundir / f"{host}-{link}.tcpdump.log"
     # -Z root: tcpdump would drop to its own user and then fail to write into the run folder.
-    argv = ["tcpdump", "-i", iface, "-n", "-U", "-Z", "root", "-s", "512", "-w", str(pcap)]
+    # --immediate-mode: without it packets wait in the ring buffer and a SIGINT loses them.
+    argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root", "-s", "512"]
+    argv += ["-w", str(pcap)]
     process = backend.spawn(host, argv, stdout=rundir / f"{host}-{link}.tcpdump.out", stderr=log)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:

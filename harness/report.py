@@ -8,14 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rich.columns import Columns
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from harness.ladder import render_ladder
-from harness.runner import Observations
+from harness.runner import Observations, StepResult
 from harness.scenario import Scenario
 from harness.topology import HOSTS
 from harness.verdict import Outcome, distinct
@@ -59,10 +58,7 @@ class Report:
             "rundir": str(self.rundir),
             "expectations": [outcome.to_json() for outcome in self.outcomes],
             "steps": {name: step.to_json() for name, step in obs.steps.items()},
-            "errnos": {
-                name: [e["errno"] for e in step.events if e.get("errno")]
-                for name, step in obs.steps.items()
-            },
+            "errnos": {name: errnos(step) for name, step in obs.steps.items()},
             "faults": obs.notes,
             "mechanisms": obs.mechanisms,
             "addresses": obs.addresses,
@@ -80,6 +76,15 @@ class Report:
         return path
 
 
+def errnos(step: StepResult) -> list[str]:
+    return list(dict.fromkeys(str(e["errno"]) for e in step.events if e.get("errno")))
+
+
+def paragraphs(text: str) -> str:
+    """YAML block text to flowing paragraphs: single newlines join, blank lines stay."""
+    return "\n\n".join(" ".join(part.split()) for part in text.strip().split("\n\n"))
+
+
 def packet_lines(report: Report) -> list[str]:
     packets = distinct(report.observations.packets)
     if not packets:
@@ -94,11 +99,11 @@ def steps_table(report: Report) -> Table:
         table.add_column(column)
     for name, step in report.observations.steps.items():
         printed = (step.stdout + step.stderr).strip() or "(nothing)"
-        errnos = ", ".join(str(e["errno"]) for e in step.events if e.get("errno")) or "-"
+        seen = ", ".join(errnos(step)) or "-"
         timed = [e for e in step.events if isinstance(e.get("elapsed"), int | float)]
         elapsed = ", ".join(f"{e['event']} {e['elapsed']:.4f} s" for e in timed) or "-"
         code = "stopped" if step.stopped_by_harness else str(step.exit_code)
-        table.add_row(name, step.host, printed, errnos, elapsed, code)
+        table.add_row(name, step.host, Text(printed), seen, elapsed, code)
     return table
 
 
@@ -108,7 +113,7 @@ def verdict_table(report: Report) -> Table:
         table.add_column(column)
     for outcome in report.outcomes:
         mark = Text("PASS", style="green") if outcome.passed else Text("FAIL", style="bold red")
-        table.add_row(mark, outcome.expected, outcome.observed)
+        table.add_row(mark, Text(outcome.expected), Text(outcome.observed))
     return table
 
 
@@ -118,19 +123,20 @@ def render(report: Report, console: Console) -> None:
         f"[bold]{scen.name}[/]: {scen.title}  ({report.backend}, Linux {os.uname().release})"
     )
     if report.observations.notes:
-        console.print("Faults: " + "; ".join(report.observations.notes))
+        console.print(Text("Faults: " + "; ".join(report.observations.notes)))
     console.print(steps_table(report))
-    console.print(Panel("\n".join(packet_lines(report)), title="Packets (relative seconds, link)"))
+    console.print(Panel(Text("\n".join(packet_lines(report))), title="Packets (seconds, link)"))
     ladder = render_ladder(distinct(report.observations.packets), list(HOSTS), report.host_of)
-    book = Panel(scen.book.trace.rstrip(), title=f"The book: {scen.book.section}")
-    ours = Panel("\n".join(ladder) or "(no packets)", title="This kernel: packet ladder")
-    console.print(Columns([ours, book]))
-    console.print(
-        Panel(
-            Group(Text(scen.book.shows, style="italic"), Text(scen.explain.strip())),
-            title="Book and kernel",
-        )
+    book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
+    ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
+    console.print(ours)
+    console.print(book)
+    body = Group(
+        Text("The book: " + paragraphs(scen.book.shows), style="italic"),
+        Text(""),
+        Text("This kernel: " + paragraphs(scen.explain)),
     )
+    console.print(Panel(body, title="Book and kernel"))
     console.print(verdict_table(report))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}  artefacts: {report.rundir}")
