@@ -54,8 +54,18 @@ def make_backend(name: str, run_id: str, rundir: Path) -> Backend:
     return backend
 
 
+MAIN_PID = os.getpid()
+
+
 def terminate(signum: int, frame: FrameType | None) -> None:
-    # SIGTERM unwinds like Ctrl-C, so every ExitStack on the way tears its resources down.
+    """SIGTERM and SIGINT unwind the harness, so every ExitStack tears its resources down.
+
+    Only in the harness itself: pyroute2 forks helper processes that inherit this handler and a
+    copy of our call stack, and stops them with SIGTERM; unwinding there would run the run's
+    teardown from the helper and destroy the live testbed.
+    """
+    if os.getpid() != MAIN_PID:
+        os._exit(128 + signum)
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -156,7 +166,7 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the scenarios").set_defaults(func=cmd_list)
     run = sub.add_parser("run", help="run one scenario and report")
-    run.add_argument("name")
+    run.add_argument("name", help="a scenario name (socklab list) or a path to your own .yaml")
     run.add_argument(
         "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
     )
@@ -176,7 +186,10 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    global MAIN_PID
+    MAIN_PID = os.getpid()
     signal.signal(signal.SIGTERM, terminate)
+    signal.signal(signal.SIGINT, terminate)
     try:
         code: int = args.func(args)
         return code

@@ -341,6 +341,9 @@ def describe(err: ValidationError) -> str:
 
 
 def load_named(name: str) -> Scenario:
+    """A shipped scenario by name, or the user's own file by path (anything ending .yaml)."""
+    if name.endswith((".yaml", ".yml")):
+        return load(Path(name))
     return load(path_of(name))
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import docker
 import docker.errors
+from pyroute2 import NetNS
 
 from harness.backends.base import Completed, Process, exec_by_spawn, new_tag, popen
 from harness.errors import BackendUnavailable
@@ -162,10 +164,25 @@ class ComposeBackend:
         missing = [host for host in HOSTS if host not in self._pids]
         if missing:
             raise BackendUnavailable(f"compose did not start: {', '.join(missing)}")
+        for host in HOSTS:
+            self._await_addresses(host)
         for net in NETWORKS:
             spec = rule(self.run_id, net)
             iptables(["-I", RULE_CHAIN, *spec])
             self._rules.append(spec)
+
+    def _await_addresses(self, host: str, deadline: float = 15.0) -> None:
+        """Compose attaches a container's second network after starting it: wait for it."""
+        wanted = set(self.topology.addresses(host).values())
+        end = time.monotonic() + deadline
+        while True:
+            with NetNS(self.netns(host)) as ns:
+                have = {a.get_attr("IFA_ADDRESS") for a in ns.get_addr(family=2)}
+            if wanted <= have:
+                return
+            if time.monotonic() > end:
+                raise BackendUnavailable(f"{host} never got {sorted(wanted - have)}")
+            time.sleep(0.02)
 
     def down(self) -> None:
         if self._compose:
@@ -179,6 +196,9 @@ class ComposeBackend:
 
     def netns(self, host: str) -> str:
         return f"/proc/{self._pids[host]}/ns/net"
+
+    def container(self, host: str) -> str:
+        return self._containers[host]
 
     def spawn(
         self,
@@ -246,5 +266,5 @@ def owned_rules() -> dict[str, list[list[str]]]:
         words = line.split()
         if len(words) > 2 and words[0] == "-A" and "socklab:" in line:
             comment = words[words.index("--comment") + 1].strip('"')
-            runs.setdefault(comment.split(":", 1)[1], []).append(words[2:])
+            runs.setdefault(comment.split(":", 1)[1], []).append([w.strip('"') for w in words[2:]])
     return runs

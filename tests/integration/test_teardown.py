@@ -1,0 +1,131 @@
+"""A run removes everything it made: on success, on SIGTERM, and after kill -9 (via clean).
+
+Also: two runs at once do not collide, and bad input runs nothing and leaves nothing.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, leftovers, socklab
+
+LONG = """
+name: long
+title: a run that is still going when it is interrupted
+book: {section: test, shows: test, trace: test}
+explain: test
+steps:
+  - run: {name: server, host: server, program: tcpserv01, background: true, ready: {tcp: 9877}}
+  - sleep: 60
+expect:
+  - exit: {step: server, code: 0}
+"""
+
+
+def start_long(tmp_path: Path, backend: str) -> subprocess.Popen[str]:
+    path = tmp_path / "long.yaml"
+    path.write_text(LONG)
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "run", str(path), "--backend", backend],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_until_running(proc: subprocess.Popen[str], deadline: float = 60) -> None:
+    """Until the server program of the run exists (its hosts, rules and processes too)."""
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        found = subprocess.run(
+            ["pgrep", "-f", "programs/tcpserv01.py"], capture_output=True, check=False
+        )
+        if found.returncode == 0 and leftovers():
+            time.sleep(0.3)
+            return
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.1)
+    proc.kill()
+    pytest.fail("the run never got its server going")
+
+
+def no_programs_left() -> bool:
+    found = subprocess.run(
+        ["pgrep", "-f", "programs/tcpserv01.py"], capture_output=True, check=False
+    )
+    return found.returncode != 0
+
+
+@pytest.mark.parametrize("backend", ["netns", "compose"])
+def test_sigterm_mid_run_tears_everything_down(
+    backend: str, tmp_path: Path, clean_machine: None
+) -> None:
+    proc = start_long(tmp_path, backend)
+    wait_until_running(proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "everything the run made was removed" in err
+    assert no_programs_left()
+
+
+@pytest.mark.parametrize("backend", ["netns", "compose"])
+def test_after_kill_9_clean_removes_the_leftovers(
+    backend: str, tmp_path: Path, clean_machine: None
+) -> None:
+    proc = start_long(tmp_path, backend)
+    wait_until_running(proc)
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert leftovers(), "kill -9 should have left the hosts behind for clean to find"
+    result = socklab("clean", timeout=120)
+    assert result.code == 0, result.stderr
+    assert "removed" in result.stdout
+    assert no_programs_left()
+
+
+def test_two_compose_runs_at_once_do_not_collide(clean_machine: None) -> None:
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        runs = list(
+            pool.map(
+                lambda _: socklab("run", "refused", "--backend", "compose", "--json"), range(2)
+            )
+        )
+    for run in runs:
+        assert run.code == 0, run.stderr[-2000:]
+    subnets = {run.json()["addresses"]["lan1.subnet"] for run in runs}
+    assert len(subnets) == 2, "each run needs its own subnets"
+
+
+def test_unknown_scenario_exits_2_and_suggests(clean_machine: None) -> None:
+    result = socklab("run", "refsued", "--backend", "netns")
+    assert result.code == 2
+    assert "did you mean 'refused'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_invalid_scenario_file_names_the_field_and_runs_nothing(
+    tmp_path: Path, clean_machine: None
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(LONG.replace("host: server", "host: mainframe"))
+    runs_before = set((ROOT / "runs").glob("*"))
+    result = socklab("run", str(bad), "--backend", "netns")
+    assert result.code == 2
+    assert "steps.0.run.host" in result.stderr
+    assert str(bad) in result.stderr
+    assert set((ROOT / "runs").glob("*")) == runs_before, "a bad file must not start a run"
+
+
+def test_unknown_backend_is_a_usage_error(clean_machine: None) -> None:
+    result = socklab("run", "refused", "--backend", "vagrant")
+    assert result.code == 2
+    assert "invalid choice" in result.stderr
