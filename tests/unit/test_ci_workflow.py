@@ -2,13 +2,15 @@
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_workflow_matches_the_github_workflows_schema() -> None:
-    tool = shutil.which("check-jsonschema")
+    beside = Path(sys.executable).parent / "check-jsonschema"  # the venv's, when not on PATH
+    tool = str(beside) if beside.exists() else shutil.which("check-jsonschema")
     assert tool, "check-jsonschema is a dev dependency (pip install -e '.[dev]')"
     done = subprocess.run(
         [
