@@ -24,6 +24,8 @@ UNASSIGNED = 99
 # no scenario looks.
 BRIDGE_HOST = 254
 BASE = ipaddress.IPv4Network("10.77.0.0/16")
+# Inside the testbed's prefix but on no network of any slot: the router has no route to it.
+UNROUTED = "10.77.250.1"
 MAX_SLOTS = 32
 
 
@@ -77,6 +79,7 @@ class Topology:
             for net, addr in addrs.items():
                 table[f"{host}.{net}"] = addr
             table[host] = next(iter(addrs.values()))
+        table["unrouted"] = UNROUTED
         for net in NETWORKS:
             table[f"{net}.unassigned"] = self.unassigned(net)
             table[f"{net}.subnet"] = str(self.subnet(net))

@@ -42,7 +42,7 @@ def apply_no_default_route(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     gateway = ctx.topology.gateway(host)
     with NetNS(path) as ns:
         try:
-            ns.route("del", dst="default")
+            ns.route("del", dst="0.0.0.0/0")  # pyroute2 0.9: "default" gives EOPNOTSUPP on del
         except NetlinkError as err:
             if err.code != 3:  # ESRCH: there was none (the router never has one)
                 raise netlink_failure(f"removing the default route of {host}", err) from err
@@ -51,7 +51,7 @@ def apply_no_default_route(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     def undo() -> None:
         if gateway:
             with NetNS(path) as ns:
-                ns.route("replace", dst="default", gateway=gateway)
+                ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
 
     return undo
 
