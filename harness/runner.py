@@ -248,15 +248,23 @@ class Execution:
 
     def _await_ready(self, run: Run) -> None:
         assert run.ready is not None
-        proto, port = ("tcp", run.ready.tcp) if run.ready.tcp else ("udp", run.ready.udp)
-        assert port is not None
+        ready = run.ready
+        proto, port = ("tcp", ready.tcp) if ready.tcp else ("udp", ready.udp)
         deadline = time.monotonic() + run.timeout
         netns = self.backend.netns(run.host)
-        while not listening(netns, proto, port):
+        path = self.results[run.name].events_path
+
+        def is_ready() -> bool:
+            if ready.event is not None:
+                return any(e.get("event") == ready.event for e in read_events(path))
+            assert port is not None
+            return listening(netns, proto, port)
+
+        while not is_ready():
             if self.processes[run.name].popen.poll() is not None or time.monotonic() > deadline:
                 self._finish(run.name, 0.5)
                 raise RunError(
-                    f"step {run.name!r} never got {proto} port {port} ready",
+                    f"step {run.name!r} never got ready ({ready.model_dump(exclude_none=True)})",
                     hint=f"its stderr: {self.results[run.name].stderr.strip()[-300:]}",
                 )
             time.sleep(0.01)

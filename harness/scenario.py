@@ -105,6 +105,7 @@ class Line(Strict):
 class Ready(Strict):
     tcp: int | None = Field(default=None, description="wait until this TCP port listens")
     udp: int | None = Field(default=None, description="wait until this UDP port is bound")
+    event: str | None = Field(default=None, description="wait until the program emits this event")
 
 
 class Run(Strict):
@@ -187,8 +188,8 @@ class PacketPattern(Strict):
     flags: str | None = Field(default=None, description="tcpdump style: S, S., R., F., P.")
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
-    sport: int | None = None
-    dport: int | None = None
+    sport: int | str | None = Field(default=None, description="a number or {event...}")
+    dport: int | str | None = None
     icmp: str | None = Field(default=None, description="port-unreachable, host-unreachable ...")
     length: int | None = None
     link: Link | None = None
@@ -231,6 +232,24 @@ class Balance(Strict):
     equals: str
 
 
+class Same(Strict):
+    """Several views of one value agree, e.g. the client's getsockname port, the port the
+    server's accept() returned, and the source port of the SYN: `{event.STEP.EVENT.field}`."""
+
+    values: list[str] = Field(min_length=2)
+
+
+class Value(Strict):
+    """A number the run produced (`event:STEP.EVENT.FIELD` or `counter:A:B:KEY`) in a range."""
+
+    of: str
+    min: float | None = None
+    max: float | None = None
+    book: str | None = Field(
+        default=None, description="what the book's table shows, for the report"
+    )
+
+
 class ProcessCount(Strict):
     snapshot: str
     min: int = 0
@@ -249,6 +268,8 @@ class Expectation(OneOf):
         "counter",
         "balance",
         "processes",
+        "same",
+        "value",
     )
     exit: Exit | None = None
     output: Output | None = None
@@ -260,6 +281,8 @@ class Expectation(OneOf):
     counter: Counter | None = None
     balance: Balance | None = None
     processes: ProcessCount | None = None
+    same: Same | None = None
+    value: Value | None = None
 
 
 # ---- the scenario -------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,9 @@ from harness.scenario import (
     PacketPattern,
     Packets,
     ProcessCount,
+    Same,
     Timing,
+    Value,
 )
 
 ICMP_NAMES = {
@@ -73,6 +76,8 @@ def check_exit(spec: Exit, obs: Observations) -> Outcome:
 
 def check_output(spec: Output, obs: Observations) -> Outcome:
     text = getattr(obs.steps[spec.step], spec.stream)
+    if spec.contains is not None:
+        spec = spec.model_copy(update={"contains": resolve(spec.contains, obs)})
     shown = text.strip().splitlines()[-1][:120] if text.strip() else "(nothing)"
     if spec.contains is not None:
         hits = sum(spec.contains in line for line in text.splitlines())
@@ -109,7 +114,46 @@ def check_elapsed(spec: Elapsed, obs: Observations) -> Outcome:
     return Outcome("elapsed", want, f"{took:.6f} s", spec.min <= took <= spec.max)
 
 
-def matcher(pattern: PacketPattern, addresses: dict[str, str]) -> Callable[[Packet], bool]:
+def event_field(obs: Observations, path: str) -> str | None:
+    """`STEP.EVENT.key.key...` -> the value in the first such event, as text."""
+    step, event, *keys = path.split(".")
+    if step not in obs.steps:
+        return None
+    found = call_event(obs.steps[step], event)
+    value: Any = found
+    for key in keys:
+        if isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        else:
+            return None
+    return None if value is None else str(value)
+
+
+def resolve(text: str, obs: Observations) -> str:
+    """Fill {event.STEP.EVENT.field...} and address names ({client}) in an expectation."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(1)
+        if key.startswith("event."):
+            return event_field(obs, key[len("event.") :]) or f"<no {key}>"
+        return obs.addresses.get(key, match.group(0))
+
+    return re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
+
+
+def port_of(value: int | str | None, obs: Observations) -> int | None:
+    if value is None or isinstance(value, int):
+        return value
+    text = resolve(value, obs)
+    return int(text) if text.isdigit() else -1
+
+
+def matcher(pattern: PacketPattern, obs: Observations) -> Callable[[Packet], bool]:
+    addresses = obs.addresses
+    sport, dport = port_of(pattern.sport, obs), port_of(pattern.dport, obs)
+
     def address(name: str | None) -> set[str] | None:
         if name is None:
             return None
@@ -126,8 +170,8 @@ def matcher(pattern: PacketPattern, addresses: dict[str, str]) -> Callable[[Pack
             pattern.flags is None or packet.flags == pattern.flags,
             src is None or packet.src in src,
             dst is None or packet.dst in dst,
-            pattern.sport is None or packet.sport == pattern.sport,
-            pattern.dport is None or packet.dport == pattern.dport,
+            sport is None or packet.sport == sport,
+            dport is None or packet.dport == dport,
             pattern.length is None or packet.length == pattern.length,
             pattern.link is None or packet.link == pattern.link,
             pattern.icmp is None or icmp_name(packet) == pattern.icmp,
@@ -152,7 +196,7 @@ def check_packets(spec: Packets, obs: Observations) -> Outcome:
     position = 0
     found: list[str] = []
     for pattern in spec.sequence:
-        match = matcher(pattern, obs.addresses)
+        match = matcher(pattern, obs)
         index = next((i for i in range(position, len(obs.packets)) if match(obs.packets[i])), None)
         if index is None:
             seen = "; ".join(found) or "nothing before it"
@@ -166,7 +210,7 @@ def check_packets(spec: Packets, obs: Observations) -> Outcome:
 
 
 def check_count(spec: PacketCount, obs: Observations) -> Outcome:
-    match = matcher(spec.match, obs.addresses)
+    match = matcher(spec.match, obs)
     count = sum(1 for packet in distinct(obs.packets) if match(packet))
     top = "" if spec.max is None else f"..{spec.max}"
     ok = count >= spec.min and (spec.max is None or count <= spec.max)
@@ -200,7 +244,7 @@ def distinct(packets: Sequence[Packet]) -> list[Packet]:
 
 
 def check_timing(spec: Timing, obs: Observations) -> Outcome:
-    match = matcher(spec.match, obs.addresses)
+    match = matcher(spec.match, obs)
     times = [packet.time for packet in distinct(obs.packets) if match(packet)]
     gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
     want = f"gaps {spec.gaps} s (+-{spec.tolerance:g}) between [{describe(spec.match)}]"
@@ -255,6 +299,24 @@ def check_balance(spec: Balance, obs: Observations) -> Outcome:
     )
 
 
+def check_same(spec: Same, obs: Observations) -> Outcome:
+    seen = [resolve(value, obs) for value in spec.values]
+    want = " == ".join(spec.values)
+    return Outcome("same", want, " / ".join(seen), len(set(seen)) == 1 and "<no " not in seen[0])
+
+
+def check_value(spec: Value, obs: Observations) -> Outcome:
+    value = term_value(spec.of, obs)
+    low = "" if spec.min is None else f"{spec.min:g} <= "
+    high = "" if spec.max is None else f" <= {spec.max:g}"
+    book = f" (the book: {spec.book})" if spec.book else ""
+    want = f"{low}{spec.of.split(':', 1)[1]}{high}{book}"
+    if value is None:
+        return Outcome("value", want, "missing", False)
+    ok = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
+    return Outcome("value", want, str(value), ok)
+
+
 def check_processes(spec: ProcessCount, obs: Observations) -> Outcome:
     listed = obs.processes.get(spec.snapshot)
     top = "" if spec.max is None else f"..{spec.max}"
@@ -276,6 +338,8 @@ CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
     "counter": check_counter,
     "balance": check_balance,
     "processes": check_processes,
+    "same": check_same,
+    "value": check_value,
 }
 
 
