@@ -205,6 +205,9 @@ class PacketCount(Strict):
     match: PacketPattern
     min: int = 0
     max: int | None = None
+    until: str | None = Field(
+        default=None, description="STEP.EVENT: count only packets before that event's time"
+    )
 
 
 class Timing(Strict):

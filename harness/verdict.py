@@ -211,10 +211,19 @@ def check_packets(spec: Packets, obs: Observations) -> Outcome:
 
 def check_count(spec: PacketCount, obs: Observations) -> Outcome:
     match = matcher(spec.match, obs)
-    count = sum(1 for packet in distinct(obs.packets) if match(packet))
+    limit = float("inf")
+    if spec.until is not None:
+        step, _, event = spec.until.partition(".")
+        found = call_event(obs.steps[step], event) if step in obs.steps else None
+        if found is None:
+            return Outcome("packet_count", f"packets before {spec.until}", "no such event", False)
+        limit = float(found["t"])
+    count = sum(1 for p in distinct(obs.packets) if match(p) and p.time < limit)
     top = "" if spec.max is None else f"..{spec.max}"
     ok = count >= spec.min and (spec.max is None or count <= spec.max)
-    return Outcome("packet_count", f"{spec.min}{top} of [{describe(spec.match)}]", str(count), ok)
+    until = f" before {spec.until}" if spec.until else ""
+    want = f"{spec.min}{top} of [{describe(spec.match)}]{until}"
+    return Outcome("packet_count", want, str(count), ok)
 
 
 def distinct(packets: Sequence[Packet]) -> list[Packet]:

@@ -48,8 +48,10 @@ def main() -> None:
     unp.started()
     sock = unp.Socket()
     unp.Connect(sock, args.server, args.port)
+    connected = time.monotonic()
     reader = sock.makefile("rb")
     for line in sys.stdin:
+        sent = time.monotonic()
         sock.sendall(line.encode())
         reply = reader.readline()
         if not reply:
@@ -58,7 +60,9 @@ def main() -> None:
         print(
             "String received from the server: " + reply.decode(errors="replace"), end="", flush=True
         )
-        unp.event("echo", bytes=len(reply))
+        # elapsed: how long this line waited for its echo; since_connect: when it came.
+        now = time.monotonic()
+        unp.event("echo", bytes=len(reply), elapsed=now - sent, since_connect=now - connected)
     if args.wait_eof:
         wait_for_eof(sock, args.deadline)
     sock.close()

@@ -12,7 +12,7 @@ from harness import scenario
 from tests.conftest import BACKENDS, socklab
 
 # Scenarios that also run on the compose backend (slower: containers).
-ON_COMPOSE = {"refused", "tcp-echo"}
+ON_COMPOSE = {"refused", "tcp-echo", "timeout", "unreachable", "backlog", "echo-concurrent"}
 CASES = [
     pytest.param(backend, name, id=f"{backend}:{name}")
     for backend in BACKENDS
