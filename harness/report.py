@@ -17,7 +17,7 @@ from harness.ladder import render_ladder
 from harness.runner import Observations, StepResult
 from harness.scenario import Scenario
 from harness.topology import HOSTS
-from harness.verdict import Outcome, distinct
+from harness.verdict import Outcome, distinct, resolve
 
 
 @dataclass
@@ -42,7 +42,10 @@ class Report:
         return None
 
     def headline(self) -> str:
-        """The run's main observation in a few words: the first errno, else the first check."""
+        """The run's main observation in a few words: the scenario's own headline, else the
+        first errno, else the first check."""
+        if self.scenario.headline:
+            return resolve(self.scenario.headline, self.observations)
         chosen = next((o for o in self.outcomes if o.kind == "errno"), None) or self.outcomes[0]
         return chosen.observed
 

@@ -306,6 +306,9 @@ class Scenario(Strict):
     title: str
     book: Book
     explain: str = Field(description="what this kernel does and why it differs from the book")
+    headline: str | None = Field(
+        default=None, description="the run's main observation for `suite`, with {event...}"
+    )
     faults: list[Fault] = []
     capture: list[Capture] = [
         Capture(host="router", link="lan1"),

@@ -128,6 +128,8 @@ def event_field(obs: Observations, path: str) -> str | None:
             value = value[int(key)]
         else:
             return None
+    if isinstance(value, float):
+        return f"{value:.4g}"
     return None if value is None else str(value)
 
 
