@@ -158,8 +158,10 @@ class Step(OneOf):
 
 # ---- expectations -------------------------------------------------------------------------
 class Exit(Strict):
+    """The exit status; null means the program was still blocked at its deadline."""
+
     step: str
-    code: int
+    code: int | None
 
 
 class Output(Strict):

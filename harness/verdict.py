@@ -63,15 +63,13 @@ def call_event(step: StepResult, event: str) -> dict[str, Any] | None:
 
 def check_exit(spec: Exit, obs: Observations) -> Outcome:
     step = obs.steps[spec.step]
-    seen = (
-        "still running, stopped by the harness" if step.stopped_by_harness else str(step.exit_code)
-    )
-    return Outcome(
-        "exit",
-        f"{spec.step} exits {spec.code}",
-        seen,
-        step.exit_code == spec.code and not step.stopped_by_harness,
-    )
+    blocked = "still blocked at its deadline, stopped by the harness"
+    seen = blocked if step.stopped_by_harness else str(step.exit_code)
+    if spec.code is None:
+        want = f"{spec.step} is still blocked at its deadline"
+        return Outcome("exit", want, seen, step.stopped_by_harness)
+    ok = step.exit_code == spec.code and not step.stopped_by_harness
+    return Outcome("exit", f"{spec.step} exits {spec.code}", seen, ok)
 
 
 def check_output(spec: Output, obs: Observations) -> Outcome:
