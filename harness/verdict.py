@@ -282,7 +282,11 @@ def check_counter(spec: Counter, obs: Observations) -> Outcome:
 
 
 def term_value(term: str, obs: Observations) -> int | None:
-    """`event:STEP.EVENT.FIELD` (the last such event) or `counter:BEFORE:AFTER:KEY`."""
+    """`event:STEP.EVENT.FIELD` (the last such event) or `counter:BEFORE:AFTER:KEY`; terms
+    joined by ` + ` are added up."""
+    if " + " in term:
+        parts = [term_value(part, obs) for part in term.split(" + ")]
+        return None if any(p is None for p in parts) else sum(p or 0 for p in parts)
     kind, _, rest = term.partition(":")
     if kind == "counter":
         before, after, key = rest.split(":", 2)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import time
 
 import unp
 
@@ -31,22 +32,28 @@ def main() -> None:
     if args.connect:
         unp.Connect(sock, *server)
     sock.settimeout(args.timeout)
+    sent = received = timeouts = 0
     for line in sys.stdin:
         data = line.encode()
         sock.send(data) if args.connect else sock.sendto(data, server)
         unp.event("sendto", peer=list(server), bytes=len(data))
+        sent += 1
+        started = time.monotonic()
         try:
             reply = sock.recv(unp.MAXLINE) if args.connect else sock.recvfrom(unp.MAXLINE)[0]
         except TimeoutError:
             print("socket timeout", file=sys.stderr, flush=True)
             unp.event("recv_timeout", seconds=args.timeout)
+            timeouts += 1
             continue
         except OSError as err:
             unp.event("recvfrom", errno=unp.errno_name(err.errno))
             unp.err_sys("read", err)
-        unp.event("recvfrom", errno=None, bytes=len(reply))
+        unp.event("recvfrom", errno=None, bytes=len(reply), elapsed=time.monotonic() - started)
+        received += 1
         sys.stdout.write(reply.decode(errors="replace"))
         sys.stdout.flush()
+    unp.event("summary", sent=sent, received=received, timeouts=timeouts)
     unp.finished(0)
 
 
