@@ -64,6 +64,13 @@ class Report:
             "errnos": {name: errnos(step) for name, step in obs.steps.items()},
             "faults": obs.notes,
             "mechanisms": obs.mechanisms,
+            "counters": {
+                f"{key} ({before} -> {after})": {
+                    "before": obs.counters.get(before, {}).get(key),
+                    "after": obs.counters.get(after, {}).get(key),
+                }
+                for before, after, key in counter_terms(self)
+            },
             "addresses": obs.addresses,
             "packets": [
                 {**packet.to_json(), "t": round(packet.time - obs.started, 6)}
@@ -110,6 +117,40 @@ def steps_table(report: Report) -> Table:
     return table
 
 
+def counter_terms(report: Report) -> list[tuple[str, str, str]]:
+    """(before, after, key) for every counter an expectation reads."""
+    found: list[tuple[str, str, str]] = []
+    for expectation in report.scenario.expect:
+        body = expectation.body()
+        texts = [getattr(body, name, None) for name in ("of", "equals")]
+        texts += list(getattr(body, "terms", []) or [])
+        if expectation.counter is not None:
+            texts.append(f"counter:{body.before}:{body.after}:{body.key}")
+        for text in filter(None, texts):
+            for term in str(text).split(" + "):
+                if term.startswith("counter:"):
+                    before, after, key = term.split(":", 3)[1:]
+                    if (before, after, key) not in found:
+                        found.append((before, after, key))
+    return found
+
+
+def counters_table(report: Report) -> Table | None:
+    """The book's `netstat -s` before and after, for the counters the run is judged on."""
+    terms = counter_terms(report)
+    if not terms:
+        return None
+    snaps = report.observations.counters
+    table = Table(title="Kernel counters (/proc/net/snmp, /proc/net/netstat), as netstat -s")
+    for column in ("counter", "snapshot", "before", "after", "delta"):
+        table.add_column(column)
+    for before, after, key in terms:
+        old, new = snaps.get(before, {}).get(key), snaps.get(after, {}).get(key)
+        delta = "-" if old is None or new is None else f"{new - old:+d}"
+        table.add_row(key, f"{before} -> {after}", str(old), str(new), delta)
+    return table
+
+
 def verdict_table(report: Report) -> Table:
     table = Table(title="Expectations", expand=True)
     for column in ("", "expected", "observed"):
@@ -140,6 +181,9 @@ def render(report: Report, console: Console) -> None:
         Text("This kernel: " + paragraphs(scen.explain)),
     )
     console.print(Panel(body, title="Book and kernel"))
+    counters = counters_table(report)
+    if counters is not None:
+        console.print(counters)
     console.print(verdict_table(report))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}  artefacts: {report.rundir}")

@@ -150,7 +150,8 @@ def nft_loss(netns: str, iface: str, percent: float, table: str) -> Undo:
     mod = {"numgen": {"mode": "random", "mod": 10000}}
     rule = [
         {"match": {"op": "==", "left": {"meta": {"key": "oifname"}}, "right": iface}},
-        {"match": {"op": "<", "left": mod, "right": threshold}},
+        # numgen's values are 0..9999, so 100 % is a plain drop (10000 is out of its range)
+        *([{"match": {"op": "<", "left": mod, "right": threshold}}] if threshold < 10000 else []),
         {"counter": None},
         {"drop": None},
     ]
