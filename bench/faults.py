@@ -94,14 +94,7 @@ def run_case(fault: dict[str, object] | None, probes: int) -> tuple[int, list[fl
         os.chmod(rundir, 0o777)
         try:
             backend.up()
-            ctx = FaultContext(
-                netns=backend.netns,
-                topology=backend.topology,
-                expand=str,
-                spawn=backend.spawn,
-                programs_dir=backend.programs_dir,
-                rundir=rundir,
-            )
+            ctx = FaultContext.of(backend, rundir)
             undo = (
                 apply(Fault.model_validate({"host": "router", "link": fault}), ctx)
                 if fault

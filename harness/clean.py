@@ -17,7 +17,7 @@ from harness.backends.netns import owned_namespaces, remove_namespaces
 
 def stale_processes() -> dict[str, list[int]]:
     runs: dict[str, list[int]] = {}
-    for pid in ownership.tagged_pids(""):
+    for pid in ownership.tagged_pids("", prefix=True):
         try:
             environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         except OSError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import subprocess
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -42,6 +43,18 @@ def in_netns(path: str, fn: Callable[[], T]) -> T:
     if failure:
         raise failure[0]
     return result[0]
+
+
+def run_in(netns: str, argv: list[str], stdin: str = "") -> subprocess.CompletedProcess[str]:
+    """Run a tool of this machine's (nft, iptables) with its network namespace set to netns."""
+    return subprocess.run(
+        ["nsenter", f"--net={netns}", "--", *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=10,
+    )
 
 
 def sysctl_path(key: str) -> str:

@@ -60,13 +60,14 @@ def forget(run_id: str) -> None:
     (LOCK_DIR / f"{run_id}.lock").unlink(missing_ok=True)
 
 
-def tagged_pids(prefix: str) -> list[int]:
-    """Processes whose environment carries SOCKLAB_TAG starting with prefix.
+def tagged_pids(tag: str, prefix: bool = False) -> list[int]:
+    """Processes whose environment carries SOCKLAB_TAG=tag (or, with prefix, starting with it).
 
     Container processes are host processes too, so this finds what `docker exec` started and
-    every child a forking server made, without asking the engine.
+    every child a forking server made, without asking the engine. Exact by default: tag
+    `abc-1` must not catch `abc-10`.
     """
-    needle = f"{TAG_ENV}={prefix}".encode()
+    needle = f"{TAG_ENV}={tag}".encode()
     found = []
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -75,7 +76,8 @@ def tagged_pids(prefix: str) -> list[int]:
             environ = Path(entry.path, "environ").read_bytes()
         except OSError:
             continue
-        if any(var.startswith(needle) for var in environ.split(b"\0")):
+        variables = environ.split(b"\0")
+        if any(v.startswith(needle) if prefix else v == needle for v in variables):
             found.append(int(entry.name))
     return found
 

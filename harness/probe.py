@@ -10,12 +10,12 @@ from __future__ import annotations
 import functools
 import os
 import shutil
-import subprocess
 from dataclasses import asdict, dataclass
 
 from pyroute2 import NetNS, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness.nsenter import run_in
 from harness.ownership import PREFIX, new_run_id
 
 ENOENT = 2
@@ -45,15 +45,7 @@ def qdisc_works(ns: NetNS, index: int, kind: str, **options: object) -> bool:
 def in_probe_ns(name: str, argv: list[str], stdin: str = "") -> bool:
     if shutil.which(argv[0]) is None:
         return False
-    done = subprocess.run(
-        ["nsenter", f"--net=/var/run/netns/{name}", "--", *argv],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
-    return done.returncode == 0
+    return run_in(f"/var/run/netns/{name}", argv, stdin).returncode == 0
 
 
 @functools.cache

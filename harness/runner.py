@@ -155,14 +155,7 @@ class Execution:
             self.backend.up()
             names = self.backend.topology.names()  # compose picks its slot during up()
             self.expand = expander(names, self.results)
-            self.ctx = faults.FaultContext(
-                netns=self.backend.netns,
-                topology=self.backend.topology,
-                expand=self.expand,
-                spawn=self.backend.spawn,
-                programs_dir=self.backend.programs_dir,
-                rundir=self.rundir,
-            )
+            self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
             for fault in self.scenario.faults:
                 self._fault(fault)
             caps = []

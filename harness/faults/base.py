@@ -7,14 +7,14 @@ netem package takes a namespace fd and never imports the runtime).
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.backends.base import Process
+from harness.backends.base import Backend, Process
 from harness.errors import FaultUnsupported
+from harness.nsenter import run_in
 from harness.scenario import Fault
 from harness.topology import Topology
 
@@ -34,20 +34,25 @@ class FaultContext:
     notes: list[str] = field(default_factory=list)
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
 
+    @classmethod
+    def of(cls, backend: Backend, rundir: Path, expand: Callable[[str], str] = str) -> FaultContext:
+        """What a fault may use of a live backend: its namespaces and its spawn, nothing else."""
+        return cls(
+            netns=backend.netns,
+            topology=backend.topology,
+            expand=expand,
+            spawn=backend.spawn,
+            programs_dir=backend.programs_dir,
+            rundir=rundir,
+        )
+
 
 class Applier(Protocol):
     def __call__(self, host: str, fault: Fault, ctx: FaultContext) -> Undo: ...
 
 
 def nft(netns_path: str, ruleset: dict[str, object]) -> None:
-    done = subprocess.run(
-        ["nsenter", f"--net={netns_path}", "--", "nft", "-j", "-f", "-"],
-        input=json.dumps(ruleset),
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
+    done = run_in(netns_path, ["nft", "-j", "-f", "-"], json.dumps(ruleset))
     if done.returncode != 0:
         raise FaultUnsupported(
             f"nftables refused the rule: {done.stderr.strip()}",

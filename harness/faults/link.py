@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 from harness.capture import interface_on
 from harness.errors import FaultUnsupported, RunError
 from harness.faults.base import FaultContext, Undo, nft
+from harness.nsenter import run_in
 from harness.probe import Capabilities, probe
 from harness.scenario import Fault, LinkFault
 
@@ -181,13 +181,7 @@ def nft_loss(netns: str, iface: str, percent: float, table: str) -> Undo:
 
 
 def iptables_in(netns: str, args: list[str]) -> None:
-    done = subprocess.run(
-        ["nsenter", f"--net={netns}", "--", "iptables", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=10,
-    )
+    done = run_in(netns, ["iptables", *args])
     if done.returncode != 0:
         raise FaultUnsupported(
             f"iptables {' '.join(args)}: {done.stderr.strip()}",

@@ -53,14 +53,7 @@ def testbed(tmp_path: Path) -> Iterator[tuple[NetnsBackend, FaultContext]]:
     os.chmod(tmp_path, 0o777)
     try:
         backend.up()
-        ctx = FaultContext(
-            netns=backend.netns,
-            topology=backend.topology,
-            expand=str,
-            spawn=backend.spawn,
-            programs_dir=backend.programs_dir,
-            rundir=tmp_path,
-        )
+        ctx = FaultContext.of(backend, tmp_path)
         yield backend, ctx
     finally:
         backend.down()
@@ -94,7 +87,7 @@ def test_delay_holds_each_handshake_and_is_undone(
     fast = float(backend.exec("client", ["python3", "-c", CONNECT_TIME]).stdout)
     assert fast < 0.01, "the delay outlived its undo"
     assert "NFQUEUE" not in mangle_rules(backend)
-    assert not tagged_pids(f"{backend.run_id}-"), "the delayer process outlived its undo"
+    assert not tagged_pids(f"{backend.run_id}-", prefix=True), "the delayer outlived its undo"
 
 
 def test_total_loss_drops_everything_and_is_undone(
