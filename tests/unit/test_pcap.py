@@ -118,44 +118,28 @@ def test_merge_orders_captures_by_time() -> None:
     assert [p.link for p in merge([a, b])] == ["lan2", "lan1"]
 
 
+def segment(t: float, link: str, src: str, dst: str, sport: int, dport: int, flags: str) -> Packet:
+    return Packet(
+        time=t,
+        host="router",
+        link=link,
+        proto="tcp",
+        src=src,
+        dst=dst,
+        sport=sport,
+        dport=dport,
+        flags=flags,
+    )
+
+
 def ladder_of(packets: list[Packet]) -> list[str]:
     return render_ladder(packets, ["client", "router", "server"], TOPO.host_of)
 
 
 def test_ladder_draws_each_hop_and_a_drop_ends_at_the_router() -> None:
-    syn1 = Packet(
-        time=0.0,
-        host="router",
-        link="lan1",
-        proto="tcp",
-        src=CLIENT,
-        dst=SERVER,
-        sport=5,
-        dport=13,
-        flags="S",
-    )
-    syn2 = Packet(
-        time=0.001,
-        host="router",
-        link="lan2",
-        proto="tcp",
-        src=CLIENT,
-        dst=SERVER,
-        sport=5,
-        dport=13,
-        flags="S",
-    )
-    rst = Packet(
-        time=0.002,
-        host="router",
-        link="lan2",
-        proto="tcp",
-        src=SERVER,
-        dst=CLIENT,
-        sport=13,
-        dport=5,
-        flags="R.",
-    )
+    syn1 = segment(0.0, "lan1", CLIENT, SERVER, 5, 13, "S")
+    syn2 = segment(0.001, "lan2", CLIENT, SERVER, 5, 13, "S")
+    rst = segment(0.002, "lan2", SERVER, CLIENT, 13, 5, "R.")
     lines = ladder_of([syn1, syn2, rst])
     assert lines[0].split() == ["client", "router", "server"]
     first, second, third = lines[1:]
