@@ -8,6 +8,7 @@ once tcpdump says it is listening, so no early packet is missed.
 from __future__ import annotations
 
 import ipaddress
+import re
 import signal
 import time
 from dataclasses import dataclass
@@ -17,8 +18,12 @@ from pyroute2 import NetNS
 
 from harness.backends.base import Backend, Process
 from harness.errors import RunError
+from harness.observations import CaptureRecord
+from harness.pcap import Packet, PcapError, merge, read_pcap
 
 READY_TIMEOUT = 10.0
+# tcpdump's closing statistics on stderr: the only place the kernel's drop count is told.
+DROPPED = re.compile(r"^(\d+) packets? dropped by kernel$", re.MULTILINE)
 
 
 def interface_on(netns_path: str, subnet: ipaddress.IPv4Network) -> str:
@@ -35,6 +40,7 @@ class Capture:
     host: str
     link: str
     pcap: Path
+    log: Path
     process: Process
 
     def stop(self) -> None:
@@ -56,7 +62,7 @@ def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if "listening on" in log.read_text(errors="replace"):
-            return Capture(host, link, pcap, process)
+            return Capture(host, link, pcap, log, process)
         if process.popen.poll() is not None:
             break
         time.sleep(0.02)
@@ -65,3 +71,32 @@ def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
         f"tcpdump did not start in {host} on {iface}: {log.read_text(errors='replace').strip()}",
         hint="is tcpdump installed where the host runs it? (socklab doctor)",
     )
+
+
+def collect(caps: list[Capture]) -> tuple[list[CaptureRecord], list[Packet]]:
+    """Each stopped capture's packets, and what is wrong with it: a missing or unreadable
+    pcap, or packets the kernel dropped before tcpdump read them, make it no evidence."""
+    records, packets = [], []
+    for cap in caps:
+        problem = None
+        found: list[Packet] = []
+        if not cap.pcap.exists() or cap.pcap.stat().st_size == 0:
+            problem = "tcpdump wrote no capture file"
+        else:
+            try:
+                found = read_pcap(cap.pcap, cap.host, cap.link)
+            except PcapError as err:
+                problem = str(err)
+        drops = DROPPED.findall(cap.log.read_text(errors="replace")) if cap.log.exists() else []
+        records.append(
+            CaptureRecord(
+                host=cap.host,
+                link=cap.link,
+                pcap=cap.pcap.name,
+                packets=len(found),
+                dropped=int(drops[-1]) if drops else None,
+                problem=problem,
+            )
+        )
+        packets.append(found)
+    return records, merge(packets)

@@ -14,10 +14,11 @@ from rich.table import Table
 from rich.text import Text
 
 from harness.ladder import render_ladder
-from harness.runner import Observations, StepResult
+from harness.observations import Observations, StepResult, distinct, resolve
 from harness.scenario import Scenario
+from harness.terms import TermError, terms_of
 from harness.topology import HOSTS
-from harness.verdict import Outcome, distinct, resolve
+from harness.verdict import Outcome
 
 
 @dataclass
@@ -62,6 +63,10 @@ class Report:
             "expectations": [outcome.to_json() for outcome in self.outcomes],
             "steps": {name: step.to_json() for name, step in obs.steps.items()},
             "errnos": {name: errnos(step) for name, step in obs.steps.items()},
+            "window_end": round(obs.window_end - obs.started, 6)
+            if obs.window_end != float("inf")
+            else None,
+            "captures": [c.to_json() for c in obs.captures],
             "faults": obs.notes,
             "mechanisms": obs.mechanisms,
             "counters": {
@@ -73,7 +78,11 @@ class Report:
             },
             "addresses": obs.addresses,
             "packets": [
-                {**packet.to_json(), "t": round(packet.time - obs.started, 6)}
+                {
+                    **packet.to_json(),
+                    "t": round(packet.time - obs.started, 6),
+                    "evidence": not obs.harness_caused(packet),
+                }
                 for packet in obs.packets
             ],
             "book": self.scenario.book.model_dump(),
@@ -87,7 +96,8 @@ class Report:
 
 
 def errnos(step: StepResult) -> list[str]:
-    return list(dict.fromkeys(str(e["errno"]) for e in step.events if e.get("errno")))
+    """The errno names the step's socket calls returned, in order, each once."""
+    return list(dict.fromkeys(f"{c.name}: {c.errno}" for c in step.calls if c.errno))
 
 
 def paragraphs(text: str) -> str:
@@ -95,25 +105,54 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(" ".join(part.split()) for part in text.strip().split("\n\n"))
 
 
-def packet_lines(report: Report) -> list[str]:
-    packets = distinct(report.observations.packets)
+def packet_lines(report: Report) -> Text:
+    """The packets, with what the harness caused greyed: it is never evidence."""
+    obs = report.observations
+    packets = distinct(obs.packets)
     if not packets:
-        return ["(no packets captured)"]
+        return Text("(no packets captured)")
     first = packets[0].time
-    return [f"{p.time - first:9.6f}  {p.link:<4} {p.summary}" for p in packets]
+    text = Text()
+    marked = False
+    for packet in packets:
+        line = f"{packet.time - first:9.6f}  {packet.link:<4} {packet.summary}"
+        if obs.harness_caused(packet):
+            if not marked:
+                text.append("--- after teardown began (not evidence) ---\n", style="dim")
+                marked = True
+            text.append(line + "\n", style="dim")
+        else:
+            text.append(line + "\n")
+    return text
+
+
+TIMED = ("connect", "accept", "accept4", "recvfrom", "read", "recvmsg")
+
+
+def calls_summary(step: StepResult) -> str:
+    """The calls that tell the story: the first of each kind that blocks or fails."""
+    seen: dict[str, str] = {}
+    for call in step.calls:
+        if call.name not in TIMED or call.name in seen:
+            continue
+        if call.blocked:
+            seen[call.name] = f"{call.name} blocked"
+        else:
+            seen[call.name] = f"{call.name} {call.duration:.4f} s"
+    return ", ".join(seen.values()) or "-"
 
 
 def steps_table(report: Report) -> Table:
     table = Table(title="What the programs did", expand=True)
-    for column in ("step", "host", "printed", "errno", "elapsed", "exit"):
+    for column in ("step", "host", "printed", "errno (strace)", "calls (strace)", "exit"):
         table.add_column(column)
     for name, step in report.observations.steps.items():
         printed = (step.stdout + step.stderr).strip() or "(nothing)"
         seen = ", ".join(errnos(step)) or "-"
-        timed = [e for e in step.events if isinstance(e.get("elapsed"), int | float)]
-        elapsed = ", ".join(f"{e['event']} {e['elapsed']:.4f} s" for e in timed) or "-"
+        if not step.traced:
+            seen = "no strace record"
         code = "stopped" if step.stopped_by_harness else str(step.exit_code)
-        table.add_row(name, step.host, Text(printed), seen, elapsed, code)
+        table.add_row(name, step.host, Text(printed), Text(seen), calls_summary(step), code)
     return table
 
 
@@ -127,11 +166,13 @@ def counter_terms(report: Report) -> list[tuple[str, str, str]]:
         if expectation.counter is not None:
             texts.append(f"counter:{body.before}:{body.after}:{body.key}")
         for text in filter(None, texts):
-            for term in str(text).split(" + "):
-                if term.startswith("counter:"):
-                    before, after, key = term.split(":", 3)[1:]
-                    if (before, after, key) not in found:
-                        found.append((before, after, key))
+            try:
+                terms = terms_of(str(text))
+            except TermError:
+                continue  # validation refused it already
+            for term in terms:
+                if term.kind == "counter" and term.parts not in found:
+                    found.append((term.parts[0], term.parts[1], term.parts[2]))
     return found
 
 
@@ -169,8 +210,8 @@ def render(report: Report, console: Console) -> None:
     if report.observations.notes:
         console.print(Text("Faults: " + "; ".join(report.observations.notes)))
     console.print(steps_table(report))
-    console.print(Panel(Text("\n".join(packet_lines(report))), title="Packets (seconds, link)"))
-    ladder = render_ladder(distinct(report.observations.packets), list(HOSTS), report.host_of)
+    console.print(Panel(packet_lines(report), title="Packets (seconds, link)"))
+    ladder = render_ladder(report.observations.evidence(), list(HOSTS), report.host_of)
     book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
     ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
     console.print(ours)

@@ -6,23 +6,23 @@ Ctrl-C or SIGTERM still takes down the processes, captures, faults and hosts in 
 
 from __future__ import annotations
 
-import json
+import contextlib
+import os
 import re
 import signal
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from harness import capture, counters, faults
+from harness import capture, counters, faults, strace
 from harness.backends.base import Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
 from harness.nsenter import read_proc_net
+from harness.observations import Observations, StepResult, read_events
 from harness.ownership import tagged_pids
-from harness.pcap import Packet, merge, read_pcap
 from harness.scenario import Fault, Line, Run, Scenario, Step
+from harness.terms import call_names
 
 Progress = Callable[[str], None]
 LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs and ICMP
@@ -36,69 +36,24 @@ SIGNALS = {
 }
 
 
-@dataclass
-class StepResult:
-    name: str
-    host: str
-    argv: list[str]
-    started: float
-    events_path: Path
-    ended: float | None = None
-    exit_code: int | None = None
-    stopped_by_harness: bool = False
-    stdout: str = ""
-    stderr: str = ""
-    events: list[dict[str, Any]] = field(default_factory=list)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "host": self.host,
-            "argv": self.argv,
-            "started": self.started,
-            "seconds": None if self.ended is None else round(self.ended - self.started, 6),
-            "exit_code": self.exit_code,
-            "stopped_by_harness": self.stopped_by_harness,
-            "stdout": self.stdout,
-            "stderr": self.stderr,
-            "events": self.events,
-        }
+def listening_port(name: str, trace: Path) -> str:
+    """The port a step's listen() (or, for UDP, bind()) is on, from its strace record: the
+    descriptor's -yy decoration shows the port the kernel chose even for bind(0)."""
+    calls = strace.read(trace)
+    for call in calls:
+        if call.name == "listen" and call.errno is None and call.socket:
+            local = call.socket.split("[", 1)[-1].rstrip("]").split("->")[0]
+            if ":" in local:
+                return local.rsplit(":", 1)[1]
+    for call in calls:
+        if call.name == "bind" and call.errno is None and call.address and call.address[1]:
+            return str(call.address[1])
+    raise ScenarioError(f"{{step.{name}.port}}: step {name!r} has not bound a port")
 
 
-@dataclass
-class Observations:
-    started: float
-    steps: dict[str, StepResult]
-    packets: list[Packet]
-    notes: list[str]
-    addresses: dict[str, str]
-    mechanisms: list[dict[str, Any]] = field(default_factory=list)
-    counters: dict[str, dict[str, int]] = field(default_factory=dict)
-    processes: dict[str, list[str]] = field(default_factory=dict)
-
-
-def read_events(path: Path) -> list[dict[str, Any]]:
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text(errors="replace").splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by SIGKILL
-    return events
-
-
-def listening_port(step: StepResult) -> str:
-    for event in read_events(step.events_path):
-        local = event.get("local") if event.get("event") == "listen" else None
-        local = local or (event.get("addr") if event.get("event") == "bind" else None)
-        if local:
-            return str(local[1])
-    raise ScenarioError(f"{{step.{step.name}.port}}: step {step.name!r} reported no port")
-
-
-def expander(names: dict[str, str], results: dict[str, StepResult]) -> Callable[[str], str]:
+def expander(
+    names: dict[str, str], results: dict[str, StepResult], rundir: Path
+) -> Callable[[str], str]:
     """Fill {server}, {lan1.unassigned} ... and {step.NAME.port}, the port a step listens on."""
 
     def one(match: re.Match[str]) -> str:
@@ -107,7 +62,7 @@ def expander(names: dict[str, str], results: dict[str, StepResult]) -> Callable[
         if len(parts) == 3 and parts[0] == "step" and parts[2] == "port":
             if parts[1] not in results:
                 raise ScenarioError(f"{{{key}}}: step {parts[1]!r} has not started yet")
-            return listening_port(results[parts[1]])
+            return listening_port(parts[1], rundir / f"{parts[1]}.strace")
         if key not in names:
             raise ScenarioError(f"unknown placeholder {{{key}}}", hint=f"known: {sorted(names)}")
         return names[key]
@@ -123,6 +78,22 @@ def listening(netns: str, proto: str, port: int) -> bool:
         if local_port == port and (proto == "udp" or cols[3] == "0A"):
             return True
     return False
+
+
+def traced_pids(tag: str) -> list[int]:
+    """The step's processes, less the strace that the harness put in front of them."""
+    pids = tagged_pids(tag)
+    tracers = set()
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        tracer = next(
+            (line.split()[1] for line in status.splitlines() if line.startswith("TracerPid:")), "0"
+        )
+        tracers.add(int(tracer))
+    return [pid for pid in pids if pid not in tracers]
 
 
 def cmdline(pid: int) -> str:
@@ -144,8 +115,9 @@ class Execution:
         self.counters: dict[str, dict[str, int]] = {}
         self.snapshots: dict[str, list[str]] = {}
         self.stack = ExitStack()
-        self.expand = expander(backend.topology.names(), self.results)
+        self.expand = expander(backend.topology.names(), self.results, rundir)
         self.ctx: faults.FaultContext | None = None
+        self.window_end = float("inf")
 
     def run(self) -> Observations:
         started = time.time()
@@ -154,7 +126,7 @@ class Execution:
             self.stack.callback(self._teardown_hosts)
             self.backend.up()
             names = self.backend.topology.names()  # compose picks its slot during up()
-            self.expand = expander(names, self.results)
+            self.expand = expander(names, self.results, self.rundir)
             self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
             for fault in self.scenario.faults:
                 self._fault(fault)
@@ -166,20 +138,26 @@ class Execution:
             for step in self.scenario.steps:
                 self._step(step)
             time.sleep(LINGER)
+            # From here on the harness stops things: nothing after this is evidence.
+            self.window_end = time.time()
             self._stop_all()
             for cap in caps:
                 cap.stop()
-            packets = merge(read_pcap(c.pcap, c.host, c.link) for c in caps)
-        return Observations(
+            records, packets = capture.collect(caps)
+        obs = Observations(
             started=started,
             steps=self.results,
             packets=packets,
             notes=self.ctx.notes,
             addresses=names,
+            window_end=self.window_end,
+            captures=records,
             mechanisms=self.ctx.mechanisms,
             counters=self.counters,
             processes=self.snapshots,
         )
+        obs.write(self.rundir / "observations.json")
+        return obs
 
     def _teardown_hosts(self) -> None:
         self.progress("tearing down")
@@ -197,7 +175,11 @@ class Execution:
             time.sleep(step.sleep)
         elif step.signal is not None:
             self.progress(f"SIG{step.signal.signal} to {step.signal.step}")
-            self._process(step.signal.step).signal(SIGNALS[step.signal.signal])
+            # To the program only: strace would die of a SIGUSR1 meant for it.
+            tag = self._process(step.signal.step).tag
+            for pid in traced_pids(tag):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, SIGNALS[step.signal.signal])
         elif step.wait is not None:
             self._finish(step.wait.step, step.wait.timeout)
         elif step.fault is not None:
@@ -207,30 +189,44 @@ class Execution:
             self.counters[step.counters.name] = counters.snapshot(netns)
         elif step.processes is not None:
             tag = self._process(step.processes.step).tag
-            self.snapshots[step.processes.name] = [cmdline(pid) for pid in tagged_pids(tag)]
+            self.snapshots[step.processes.name] = [cmdline(pid) for pid in traced_pids(tag)]
 
     def _process(self, name: str) -> Process:
         if name not in self.processes:
             raise RunError(f"step {name!r} is not running")
         return self.processes[name]
 
+    def _argv(self, run: Run) -> list[str]:
+        if run.program is not None:
+            head = [self.backend.python, f"{self.backend.programs_dir}/{run.program}.py"]
+        else:
+            head = list(run.command or [])
+        return head + [self.expand(arg) for arg in run.args]
+
+    def _shared_file(self, name: str) -> Path:
+        """A file the program (or strace) in the host writes: the step may run as an
+        unprivileged user."""
+        path = self.rundir / name
+        path.touch()
+        path.chmod(0o666)
+        return path
+
     def _run(self, run: Run) -> None:
-        argv = ["python3", f"{self.backend.programs_dir}/{run.program}.py"]
-        argv += [self.expand(arg) for arg in run.args]
-        events = self.rundir / f"{run.name}.events.jsonl"
-        events.touch()
-        events.chmod(0o666)  # a step may run as an unprivileged user
-        self.progress(f"{run.host}: {' '.join(argv[1:])}")
+        argv = self._argv(run)
+        events = self._shared_file(f"{run.name}.events.jsonl")
+        trace = self._shared_file(f"{run.name}.strace")
+        self.progress(f"{run.host}: {' '.join(argv)}")
+        tracer = [] if run.untraced else strace.command(str(trace))
         process = self.backend.spawn(
             run.host,
-            argv,
+            tracer + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
             env={"SOCKLAB_EVENTS": str(events), "PYTHONUNBUFFERED": "1"},
             user=run.user,
         )
         self.processes[run.name] = process
-        self.results[run.name] = StepResult(run.name, run.host, argv, process.started, events)
+        self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
         lines = [item if isinstance(item, Line) else Line(line=item) for item in run.stdin]
         feed = [Feed(self.expand(line.line) + "\n", line.after) for line in lines]
         process.feed(feed, close=not run.keep_stdin_open)
@@ -245,11 +241,13 @@ class Execution:
         proto, port = ("tcp", ready.tcp) if ready.tcp else ("udp", ready.udp)
         deadline = time.monotonic() + run.timeout
         netns = self.backend.netns(run.host)
-        path = self.results[run.name].events_path
+        trace = self.rundir / f"{run.name}.strace"
 
         def is_ready() -> bool:
-            if ready.event is not None:
-                return any(e.get("event") == ready.event for e in read_events(path))
+            if ready.call is not None or ready.calling is not None:
+                names = call_names(ready.call or ready.calling or "")
+                calls = [c for c in strace.read(trace) if c.name in names]
+                return any(ready.calling or not c.blocked for c in calls)
             assert port is not None
             return listening(netns, proto, port)
 
@@ -268,14 +266,22 @@ class Execution:
         result = self.results[name]
         code = process.wait(timeout)
         if code is None:
+            result.ended = time.time()  # the harness acts from here: see harness_caused()
             code = process.stop()
             result.stopped_by_harness = True
+        else:
+            result.ended = time.time()
         result.exit_code = code
-        result.ended = time.time()
         result.stdout = (self.rundir / f"{name}.stdout").read_text(errors="replace")
         result.stderr = (self.rundir / f"{name}.stderr").read_text(errors="replace")
-        result.events = read_events(result.events_path)
+        result.events = read_events(self.rundir / f"{name}.events.jsonl")
+        trace = self.rundir / f"{name}.strace"
+        result.calls = strace.read(trace)
+        result.traced = trace.stat().st_size > 0 and not self.untraced(name)
         del self.processes[name]
+
+    def untraced(self, name: str) -> bool:
+        return any(s.run and s.run.name == name and s.run.untraced for s in self.scenario.steps)
 
     def _stop_all(self) -> None:
         for name in list(self.processes):

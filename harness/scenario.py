@@ -14,11 +14,13 @@ from typing import Any, ClassVar, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from harness.consistency import problems
 from harness.errors import ScenarioError
 from harness.topology import HOSTS
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 Host = Literal["client", "router", "server"]
+CALL_NAME = r"^[a-z][a-z0-9_]*$"
 Link = Literal["lan1", "lan2", "lo"]
 
 
@@ -102,16 +104,31 @@ class Line(Strict):
     after: float = Field(default=0.0, ge=0, le=60)
 
 
-class Ready(Strict):
-    tcp: int | None = Field(default=None, description="wait until this TCP port listens")
-    udp: int | None = Field(default=None, description="wait until this UDP port is bound")
-    event: str | None = Field(default=None, description="wait until the program emits this event")
+class Ready(OneOf):
+    choices = ("tcp", "udp", "call", "calling")
+    tcp: int | None = Field(default=None, ge=1, le=65535, description="until this TCP port listens")
+    udp: int | None = Field(
+        default=None, ge=1, le=65535, description="until this UDP port is bound"
+    )
+    call: str | None = Field(
+        default=None, pattern=CALL_NAME, description="until the program returns from this call"
+    )
+    calling: str | None = Field(
+        default=None, pattern=CALL_NAME, description="until the program is in this call"
+    )
 
 
 class Run(Strict):
+    """A program in a host: a built-in (`program:`, a file in harness/programs) or any
+    executable (`command:`, an argv list, never a shell string). Either way it runs under
+    strace, and its calls are judged from the outside."""
+
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     host: Host
-    program: str = Field(pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs")
+    program: str | None = Field(
+        default=None, pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs"
+    )
+    command: list[str] | None = Field(default=None, min_length=1)
     args: list[str] = []
     stdin: list[Line | str] = []
     keep_stdin_open: bool = False
@@ -119,6 +136,18 @@ class Run(Strict):
     timeout: float = Field(default=10.0, gt=0, le=300)
     user: str | None = None
     ready: Ready | None = None
+    untraced: str | None = Field(
+        default=None,
+        min_length=10,
+        description="run without strace, and why: a load generator whose speed the kernel's "
+        "behaviour depends on (ptrace stops cost ~50 us a call); its calls cannot be judged",
+    )
+
+    @model_validator(mode="after")
+    def program_or_command(self) -> Run:
+        if (self.program is None) == (self.command is None):
+            raise ValueError("needs exactly one of: program (a built-in), command (an argv list)")
+        return self
 
 
 class Signal(Strict):
@@ -173,14 +202,18 @@ class Output(Strict):
 
 
 class Errno(Strict):
+    """How the step's first such system call ended, from its strace record."""
+
     step: str
-    call: str = "connect"
+    call: str = Field(default="connect", pattern=CALL_NAME)
     name: str | None = Field(pattern=r"^E[A-Z0-9]+$", description="None: the call succeeded")
 
 
 class Elapsed(Strict):
+    """How long the step's first such system call took, from its strace record."""
+
     step: str
-    event: str = "connect"
+    call: str = Field(default="connect", pattern=CALL_NAME)
     min: float = 0.0
     max: float
 
@@ -330,6 +363,11 @@ class Scenario(Strict):
         for ref in refs:
             if ref not in names:
                 raise ValueError(f"refers to step {ref!r}, but the steps are {names}")
+        snapshots = {s.counters.name for s in self.steps if s.counters}
+        snapshots |= {s.processes.name for s in self.steps if s.processes}
+        found = problems(self.model_dump(by_alias=True), set(names), snapshots)
+        if found:
+            raise ValueError("; ".join(found))
         return self
 
 

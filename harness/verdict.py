@@ -8,8 +8,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from harness.consistency import loopback
+from harness.observations import Observations, counter_delta, missing, number, resolve
 from harness.pcap import Packet
-from harness.runner import Observations, StepResult
 from harness.scenario import (
     Balance,
     Counter,
@@ -56,9 +57,15 @@ class Outcome:
         }
 
 
-def call_event(step: StepResult, event: str) -> dict[str, Any] | None:
-    """The first event of this kind the program emitted (connect, bind, ...)."""
-    return next((e for e in step.events if e.get("event") == event), None)
+def occurs(needle: str, line: str) -> bool:
+    """`needle` in `line`, where a number is a whole number: "port 4338" is not in
+    "port 43388"."""
+    pattern = re.escape(needle)
+    if needle[:1].isdigit():
+        pattern = r"(?<![0-9])" + pattern
+    if needle[-1:].isdigit():
+        pattern += r"(?![0-9])"
+    return re.search(pattern, line) is not None
 
 
 def check_exit(spec: Exit, obs: Observations) -> Outcome:
@@ -74,76 +81,69 @@ def check_exit(spec: Exit, obs: Observations) -> Outcome:
 
 def check_output(spec: Output, obs: Observations) -> Outcome:
     text = getattr(obs.steps[spec.step], spec.stream)
-    if spec.contains is not None:
-        spec = spec.model_copy(update={"contains": resolve(spec.contains, obs)})
+    lines = text.splitlines()
     shown = text.strip().splitlines()[-1][:120] if text.strip() else "(nothing)"
+    wants, ok = [], True
     if spec.contains is not None:
-        hits = sum(spec.contains in line for line in text.splitlines())
-        want = f"{spec.step} {spec.stream} has {spec.contains!r}"
+        needle = resolve(spec.contains, obs)
+        hits = 0 if missing(needle) else sum(occurs(needle, line) for line in lines)
         if spec.count is not None:
-            return Outcome(
-                "output", f"{want} on {spec.count} lines", f"{hits} lines", hits == spec.count
-            )
-        return Outcome("output", want, shown, hits > 0)
-    lacks = spec.lacks or ""
-    return Outcome("output", f"{spec.step} {spec.stream} lacks {lacks!r}", shown, lacks not in text)
+            wants.append(f"{needle!r} on {spec.count} lines")
+            ok = hits == spec.count
+            shown = f"{hits} lines"
+        else:
+            wants.append(f"has {needle!r}")
+            ok = hits > 0
+    if spec.lacks is not None:
+        needle = resolve(spec.lacks, obs)
+        wants.append(f"lacks {needle!r}")
+        found = [line for line in lines if occurs(needle, line)]
+        if found or missing(needle):
+            ok = False
+            shown = found[0][:120] if found else f"cannot tell: {needle}"
+    return Outcome("output", f"{spec.step} {spec.stream} " + " and ".join(wants), shown, ok)
+
+
+def untraced(obs: Observations, step: str) -> str | None:
+    if not obs.steps[step].traced:
+        return f"no strace record for {step}: its calls cannot be judged"
+    return None
 
 
 def check_errno(spec: Errno, obs: Observations) -> Outcome:
-    step = obs.steps[spec.step]
-    event = call_event(step, spec.call)
     want = (
         f"{spec.call}() in {spec.step} fails with {spec.name}"
         if spec.name
-        else f"{spec.call}() succeeds"
+        else f"{spec.call}() in {spec.step} succeeds"
     )
-    if event is None:
-        return Outcome("errno", want, f"no {spec.call} event from the program", False)
-    got = event.get("errno")
-    return Outcome("errno", want, str(got or "success"), got == spec.name)
+    problem = untraced(obs, spec.step)
+    if problem:
+        return Outcome("errno", want, problem, False)
+    call = obs.first_call(spec.step, spec.call)
+    if call is None:
+        return Outcome("errno", want, f"{spec.step} never called {spec.call}()", False)
+    if call.blocked:
+        return Outcome("errno", want, "still blocked in it when stopped", False)
+    return Outcome("errno", want, call.errno or "success", call.errno == spec.name)
 
 
 def check_elapsed(spec: Elapsed, obs: Observations) -> Outcome:
-    event = call_event(obs.steps[spec.step], spec.event)
-    want = f"{spec.event}() in {spec.step} takes {spec.min:g}..{spec.max:g} s"
-    if event is None or not isinstance(event.get("elapsed"), int | float):
-        return Outcome("elapsed", want, f"no timed {spec.event} event", False)
-    took = float(event["elapsed"])
-    return Outcome("elapsed", want, f"{took:.6f} s", spec.min <= took <= spec.max)
-
-
-def event_field(obs: Observations, path: str) -> str | None:
-    """`STEP.EVENT.key.key...` -> the value in the first such event, as text."""
-    step, event, *keys = path.split(".")
-    if step not in obs.steps:
-        return None
-    found = call_event(obs.steps[step], event)
-    value: Any = found
-    for key in keys:
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return None
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return None if value is None else str(value)
-
-
-def resolve(text: str, obs: Observations) -> str:
-    """Fill {event.STEP.EVENT.field...} and address names ({client}) in an expectation."""
-
-    def one(match: re.Match[str]) -> str:
-        key = match.group(1)
-        if key.startswith("event."):
-            return event_field(obs, key[len("event.") :]) or f"<no {key}>"
-        return obs.addresses.get(key, match.group(0))
-
-    return re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
+    want = f"{spec.call}() in {spec.step} takes {spec.min:g}..{spec.max:g} s"
+    problem = untraced(obs, spec.step)
+    if problem:
+        return Outcome("elapsed", want, problem, False)
+    call = obs.first_call(spec.step, spec.call)
+    if call is None:
+        return Outcome("elapsed", want, f"{spec.step} never called {spec.call}()", False)
+    if call.duration is None:
+        return Outcome("elapsed", want, "still blocked in it when stopped", False)
+    ok = spec.min <= call.duration <= spec.max
+    return Outcome("elapsed", want, f"{call.duration:.6f} s ({call.errno or 'success'})", ok)
 
 
 def port_of(value: int | str | None, obs: Observations) -> int | None:
+    """A port in a pattern: a number, or a term resolved now; -1 when it resolves to nothing,
+    which no packet carries."""
     if value is None or isinstance(value, int):
         return value
     text = resolve(value, obs)
@@ -160,7 +160,9 @@ def matcher(pattern: PacketPattern, obs: Observations) -> Callable[[Packet], boo
         found = {
             addr for key, addr in addresses.items() if key == name or key.startswith(name + ".")
         }
-        return found or {name}
+        # Validation let through only known names and loopback literals; nothing else may
+        # become a literal that silently matches nothing.
+        return found or ({name} if loopback(name) else set())
 
     src, dst = address(pattern.from_), address(pattern.to)
 
@@ -192,83 +194,69 @@ def describe(pattern: PacketPattern) -> str:
     return " ".join(f"{key}={value}" for key, value in fields.items())
 
 
+def no_evidence(kind: str, want: str, obs: Observations) -> Outcome | None:
+    """A capture that is missing, unreadable or lost packets fails every packet check."""
+    problems = obs.capture_problems()
+    if problems:
+        return Outcome(kind, want, "no trustworthy capture: " + "; ".join(problems), False)
+    return None
+
+
 def check_packets(spec: Packets, obs: Observations) -> Outcome:
+    want = " then ".join(describe(p) for p in spec.sequence)
+    failed = no_evidence("packets", want, obs)
+    if failed:
+        return failed
+    packets = obs.evidence()
     position = 0
     found: list[str] = []
     for pattern in spec.sequence:
         match = matcher(pattern, obs)
-        index = next((i for i in range(position, len(obs.packets)) if match(obs.packets[i])), None)
+        index = next((i for i in range(position, len(packets)) if match(packets[i])), None)
         if index is None:
             seen = "; ".join(found) or "nothing before it"
-            want = " then ".join(describe(p) for p in spec.sequence)
-            return Outcome("packets", want, f"missing [{describe(pattern)}] after: {seen}", False)
-        found.append(f"{obs.packets[index].link} {obs.packets[index].summary}")
+            late = [p for p in obs.packets if obs.harness_caused(p) and match(p)]
+            after = " (seen only after the harness began stopping programs)" if late else ""
+            return Outcome(
+                "packets", want, f"missing [{describe(pattern)}]{after} after: {seen}", False
+            )
+        found.append(f"{packets[index].link} {packets[index].summary}")
         position = index + 1
-    return Outcome(
-        "packets", " then ".join(describe(p) for p in spec.sequence), "; ".join(found), True
-    )
+    return Outcome("packets", want, "; ".join(found), True)
 
 
 def check_count(spec: PacketCount, obs: Observations) -> Outcome:
+    top = "" if spec.max is None else f"..{spec.max}"
+    until = f" before {spec.until}" if spec.until else ""
+    want = f"{spec.min}{top} of [{describe(spec.match)}]{until}"
+    failed = no_evidence("packet_count", want, obs)
+    if failed:
+        return failed
     match = matcher(spec.match, obs)
     limit = float("inf")
     if spec.until is not None:
         step, _, event = spec.until.partition(".")
-        found = call_event(obs.steps[step], event) if step in obs.steps else None
+        found = next((e for e in obs.steps[step].events if e.get("event") == event), None)
         if found is None:
-            return Outcome("packet_count", f"packets before {spec.until}", "no such event", False)
+            return Outcome("packet_count", want, f"no {event} event from {step}", False)
         limit = float(found["t"])
-    count = sum(1 for p in distinct(obs.packets) if match(p) and p.time < limit)
-    top = "" if spec.max is None else f"..{spec.max}"
+    count = sum(1 for p in obs.evidence() if match(p) and p.time < limit)
     ok = count >= spec.min and (spec.max is None or count <= spec.max)
-    until = f" before {spec.until}" if spec.until else ""
-    want = f"{spec.min}{top} of [{describe(spec.match)}]{until}"
     return Outcome("packet_count", want, str(count), ok)
 
 
-def distinct(packets: Sequence[Packet]) -> list[Packet]:
-    """One packet per link even when two hosts captured it there (router and leaf)."""
-    seen: dict[tuple[Any, ...], float] = {}
-    unique = []
-    for packet in packets:
-        key = (
-            packet.link,
-            packet.proto,
-            packet.src,
-            packet.dst,
-            packet.sport,
-            packet.dport,
-            packet.flags,
-            packet.seq,
-            packet.ack,
-            packet.length,
-            packet.icmp_type,
-        )
-        last = seen.get(key)
-        seen[key] = packet.time
-        if last is not None and packet.time - last < 0.001:
-            continue
-        unique.append(packet)
-    return unique
-
-
 def check_timing(spec: Timing, obs: Observations) -> Outcome:
-    match = matcher(spec.match, obs)
-    times = [packet.time for packet in distinct(obs.packets) if match(packet)]
-    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
     want = f"gaps {spec.gaps} s (+-{spec.tolerance:g}) between [{describe(spec.match)}]"
+    failed = no_evidence("timing", want, obs)
+    if failed:
+        return failed
+    match = matcher(spec.match, obs)
+    times = [packet.time for packet in obs.evidence() if match(packet)]
+    gaps = [round(later - earlier, 3) for earlier, later in itertools.pairwise(times)]
     fits = len(gaps) == len(spec.gaps) and all(
         abs(seen - asked) <= spec.tolerance for seen, asked in zip(gaps, spec.gaps, strict=True)
     )
     return Outcome("timing", want, f"gaps {gaps} s", fits)
-
-
-def counter_delta(obs: Observations, before: str, after: str, key: str) -> int | None:
-    if before not in obs.counters or after not in obs.counters:
-        return None
-    if key not in obs.counters[after]:
-        return None
-    return obs.counters[after][key] - obs.counters[before].get(key, 0)
 
 
 def check_counter(spec: Counter, obs: Observations) -> Outcome:
@@ -281,27 +269,8 @@ def check_counter(spec: Counter, obs: Observations) -> Outcome:
     return Outcome("counter", want, f"+{delta}", ok)
 
 
-def term_value(term: str, obs: Observations) -> int | None:
-    """`event:STEP.EVENT.FIELD` (the last such event) or `counter:BEFORE:AFTER:KEY`; terms
-    joined by ` + ` are added up."""
-    if " + " in term:
-        parts = [term_value(part, obs) for part in term.split(" + ")]
-        return None if any(p is None for p in parts) else sum(p or 0 for p in parts)
-    kind, _, rest = term.partition(":")
-    if kind == "counter":
-        before, after, key = rest.split(":", 2)
-        return counter_delta(obs, before, after, key)
-    if kind == "event":
-        step, event, name = rest.split(".", 2)
-        if step not in obs.steps:
-            return None
-        found = [e for e in obs.steps[step].events if e.get("event") == event and name in e]
-        return int(found[-1][name]) if found else None
-    return None
-
-
 def check_balance(spec: Balance, obs: Observations) -> Outcome:
-    values = {term: term_value(term, obs) for term in [*spec.terms, spec.equals]}
+    values = {term: number(term, obs) for term in [*spec.terms, spec.equals]}
     want = f"{' + '.join(spec.terms)} == {spec.equals}"
     seen = ", ".join(f"{term.split(':', 1)[1]}={value}" for term, value in values.items())
     if any(value is None for value in values.values()):
@@ -315,11 +284,12 @@ def check_balance(spec: Balance, obs: Observations) -> Outcome:
 def check_same(spec: Same, obs: Observations) -> Outcome:
     seen = [resolve(value, obs) for value in spec.values]
     want = " == ".join(spec.values)
-    return Outcome("same", want, " / ".join(seen), len(set(seen)) == 1 and "<no " not in seen[0])
+    ok = len(set(seen)) == 1 and not any(missing(value) for value in seen)
+    return Outcome("same", want, " / ".join(seen), ok)
 
 
 def check_value(spec: Value, obs: Observations) -> Outcome:
-    value = term_value(spec.of, obs)
+    value = number(spec.of, obs)
     low = "" if spec.min is None else f"{spec.min:g} <= "
     high = "" if spec.max is None else f" <= {spec.max:g}"
     book = f" (the book: {spec.book})" if spec.book else ""
@@ -327,7 +297,7 @@ def check_value(spec: Value, obs: Observations) -> Outcome:
     if value is None:
         return Outcome("value", want, "missing", False)
     ok = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
-    return Outcome("value", want, str(value), ok)
+    return Outcome("value", want, f"{value:g}", ok)
 
 
 def check_processes(spec: ProcessCount, obs: Observations) -> Outcome:

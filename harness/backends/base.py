@@ -104,8 +104,10 @@ class Backend(Protocol):
     name: str
     run_id: str
     topology: Topology
-    # Where the book's programs are, as a process in a host sees the path.
+    # Where the book's programs are, as a process in a host sees the path, and the Python
+    # that runs them there.
     programs_dir: str
+    python: str
 
     def up(self) -> None: ...
 

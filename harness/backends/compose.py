@@ -86,6 +86,7 @@ def used_slots(client: docker.DockerClient) -> set[int]:
 class ComposeBackend:
     name = "compose"
     programs_dir = PROGRAMS_DIR
+    python = "/usr/bin/python3"
 
     def __init__(self, run_id: str, rundir: Path) -> None:
         self.run_id = run_id

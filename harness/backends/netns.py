@@ -11,6 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,6 +25,9 @@ from harness.topology import ATTACHMENTS, HOSTS, Topology
 
 NETNS_DIR = "/var/run/netns"
 PROGRAMS_DIR = str(Path(__file__).resolve().parent.parent / "programs")
+# The book's programs are stdlib-only: the system's Python starts fastest (no pyenv shim, no
+# virtualenv) and any user can run it, which a step with `user:` needs.
+PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
 # The router forwards and answers every error at once: ICMP rate limiting per destination
 # would make unreachable timings wander (DESIGN.md).
 # A new namespace copies the machine's IPv4 settings, and Docker turns forwarding on there, so
@@ -58,6 +62,7 @@ def remove_namespaces(names: Sequence[str]) -> None:
 class NetnsBackend:
     name = "netns"
     programs_dir = PROGRAMS_DIR
+    python = PYTHON
 
     def __init__(self, run_id: str) -> None:
         self.run_id = run_id
