@@ -79,7 +79,9 @@ def test_socket_options_are_decoded() -> None:
 
 
 def test_a_line_cut_short_by_a_kill_is_a_call_never_seen_to_end() -> None:
-    cut = '5 1700000000.0 connect(3<TCP:[1]>, {sa_family=AF_INET, sin_port=htons(13), sin_addr=inet_a'
+    cut = (
+        "5 1700000000.0 connect(3<TCP:[1]>, {sa_family=AF_INET, sin_port=htons(13), sin_addr=inet_a"
+    )
     calls = strace.parse([cut])
     assert len(calls) == 1 and calls[0].blocked  # begun, never seen to end
 
