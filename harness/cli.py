@@ -18,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
+from rich.text import Text
 
 from harness import scenario as scenarios
 from harness.backends.base import Backend
@@ -69,8 +70,31 @@ def terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_one(name: str, backend_name: str, quiet: bool) -> tuple[int, dict[str, object]]:
+def run_one(
+    name: str, backend_name: str, quiet: bool, counterfactual: str | None = None
+) -> tuple[int, dict[str, object]]:
     scen = scenarios.load_named(name)
+    if counterfactual is not None:
+        scen = scen.variant(counterfactual_index(scen, counterfactual))
+    return run_scenario(scen, backend_name, quiet)
+
+
+def counterfactual_index(scen: scenarios.Scenario, wanted: str) -> int:
+    """A counterfactual by its number (from 0) or its name."""
+    names = [c.name for c in scen.counterfactuals]
+    if wanted.isdigit() and int(wanted) < len(names):
+        return int(wanted)
+    if wanted in names:
+        return names.index(wanted)
+    listed = "; ".join(f"{i}: {n}" for i, n in enumerate(names)) or "none"
+    raise ScenarioError(
+        f"{scen.name} has no counterfactual {wanted!r}", hint=f"its counterfactuals: {listed}"
+    )
+
+
+def run_scenario(
+    scen: scenarios.Scenario, backend_name: str, quiet: bool
+) -> tuple[int, dict[str, object]]:
     from harness import clean, report, runner, verdict  # heavy imports only for a real run
 
     run_id = new_run_id()
@@ -103,7 +127,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    code, data = run_one(args.name, args.backend or default_backend(), quiet=args.json)
+    backend = args.backend or default_backend()
+    code, data = run_one(args.name, backend, quiet=args.json, counterfactual=args.counterfactual)
     if args.json:
         print(json.dumps(data, indent=2))
     return code
@@ -113,6 +138,8 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     backend = args.backend or default_backend()
+    if args.counterfactuals:
+        return counterfactual_suite(args.names or scenarios.names(), backend)
     table = Table(title=f"socklab suite ({backend})")
     for column in ("scenario", "backend", "verdict", "seconds", "this kernel", "the book"):
         table.add_column(column)
@@ -138,6 +165,43 @@ def cmd_suite(args: argparse.Namespace) -> int:
         )
     Console(highlight=False).print(table)
     return EXIT_FAIL if failed else EXIT_PASS
+
+
+def counterfactual_suite(names: Sequence[str], backend: str) -> int:
+    """Run every counterfactual: each must make its named expectations fail."""
+    from rich.table import Table
+
+    table = Table(title=f"socklab counterfactuals ({backend})")
+    for column in ("scenario", "change", "must fail", "observed", "verdict"):
+        table.add_column(column)
+    loaded = [scenarios.load_named(name) for name in names]
+    bad = 0
+    for scen in loaded:
+        if not scen.counterfactuals:
+            bad += 1
+            table.add_row(scen.name, "(none)", "-", "-", "[bold red]NO COUNTERFACTUAL[/]")
+        for index, counterfactual in enumerate(scen.counterfactuals):
+            err.print(f"[dim]socklab counterfactuals:[/] {scen.name}: {counterfactual.name} ...")
+            try:
+                _, data = run_scenario(scen.variant(index), backend, quiet=True)
+            except SocklabError as error:
+                bad += 1
+                table.add_row(scen.name, counterfactual.name, "-", str(error), "[bold red]ERROR[/]")
+                continue
+            outcomes = data["expectations"]
+            assert isinstance(outcomes, list)
+            held = [outcomes[n] for n in counterfactual.fails if outcomes[n]["passed"]]
+            bad += bool(held)
+            shown = held or [outcomes[n] for n in counterfactual.fails]
+            table.add_row(
+                scen.name,
+                counterfactual.name,
+                Text("\n".join(str(o["expected"]) for o in shown)),
+                Text("\n".join(str(o["observed"]) for o in shown)),
+                "[bold red]PASSED: cannot fail?[/]" if held else "[green]failed, as it must[/]",
+            )
+    Console(highlight=False).print(table)
+    return EXIT_FAIL if bad else EXIT_PASS
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -171,10 +235,21 @@ def parser() -> argparse.ArgumentParser:
         "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
+    run.add_argument(
+        "--counterfactual",
+        metavar="N|NAME",
+        help="run the scenario with one of its counterfactual changes (its expectations then "
+        "fail where the counterfactual says)",
+    )
     run.set_defaults(func=cmd_run)
     suite = sub.add_parser("suite", help="run every scenario and print one table")
     suite.add_argument("names", nargs="*", help="default: every scenario")
     suite.add_argument("--backend", choices=sorted(BACKENDS))
+    suite.add_argument(
+        "--counterfactuals",
+        action="store_true",
+        help="run each scenario's counterfactuals: every one must make its expectations fail",
+    )
     suite.set_defaults(func=cmd_suite)
     val = sub.add_parser("validate", help="check scenario files against the schema")
     val.add_argument("paths", nargs="+")

@@ -25,7 +25,9 @@ def loopback(text: str) -> bool:
         return False
 
 
-def address_problem(name: str, steps: set[str], untraced: frozenset[str] | set[str] = frozenset()) -> str | None:
+def address_problem(
+    name: str, steps: set[str], untraced: frozenset[str] | set[str] = frozenset()
+) -> str | None:
     """None if `name` (a placeholder's inside) names something a run can fill."""
     parts = name.split(".")
     if len(parts) == 3 and parts[0] == "step" and parts[2] == "port":

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from harness.consistency import problems
+from harness.counterfactual import Counterfactual, apply
 from harness.errors import ScenarioError
 from harness.topology import HOSTS
 
@@ -351,6 +352,9 @@ class Scenario(Strict):
     ]
     steps: list[Step] = Field(min_length=1)
     expect: list[Expectation] = Field(min_length=1)
+    counterfactuals: list[Counterfactual] = Field(
+        default=[], description="changes under which named expectations must fail"
+    )
 
     @model_validator(mode="after")
     def steps_are_named_once(self) -> Scenario:
@@ -368,7 +372,28 @@ class Scenario(Strict):
         found = problems(self.model_dump(by_alias=True), set(names), snapshots)
         if found:
             raise ValueError("; ".join(found))
+        for index, counterfactual in enumerate(self.counterfactuals):
+            wrong = [n for n in counterfactual.fails if not 0 <= n < len(self.expect)]
+            if wrong:
+                raise ValueError(
+                    f"counterfactuals.{index}.fails: no expectation {wrong[0]} "
+                    f"(expect has 0..{len(self.expect) - 1})"
+                )
+            try:
+                self.variant(index)
+            except ValidationError as err:
+                raise ValueError(
+                    f"counterfactuals.{index} ({counterfactual.name}) makes an invalid "
+                    f"scenario: {describe(err)}"
+                ) from err
+            except ValueError as err:
+                raise ValueError(f"counterfactuals.{index} ({counterfactual.name}): {err}") from err
         return self
+
+    def variant(self, index: int) -> Scenario:
+        """This scenario with its counterfactual `index` applied (and none of its own)."""
+        changed = apply(self.model_dump(by_alias=True), self.counterfactuals[index].change)
+        return Scenario.model_validate(changed)
 
 
 def names() -> list[str]:
