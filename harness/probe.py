@@ -16,7 +16,7 @@ from pyroute2 import NetNS, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from harness.nsenter import run_in
-from harness.ownership import PREFIX, new_run_id
+from harness.ownership import PREFIX, RunLock, new_run_id
 
 ENOENT = 2
 
@@ -52,7 +52,11 @@ def in_probe_ns(name: str, argv: list[str], stdin: str = "") -> bool:
 def probe() -> Capabilities:
     if os.geteuid() != 0:
         return Capabilities(netem=False, nftables=False, nfqueue=False, tbf=False)
-    name = f"{PREFIX}-{new_run_id()}-probe"
+    run_id = new_run_id()
+    name = f"{PREFIX}-{run_id}-probe"
+    # Owned like a run: while the lock is held `socklab clean` spares the namespace, and once
+    # its holder is gone (even by kill -9) clean removes it.
+    lock = RunLock(run_id).acquire()
     netns.create(name)
     try:
         with NetNS(name) as ns:
@@ -75,3 +79,4 @@ def probe() -> Capabilities:
         return Capabilities(netem=netem, nftables=nft_ok, nfqueue=queue, tbf=tbf)
     finally:
         netns.remove(name)
+        lock.release()

@@ -39,6 +39,9 @@ SYSCTLS = {
 }
 
 
+PROBE = "probe"  # the capability probe's throwaway namespace (harness/probe.py)
+
+
 def ns_name(run_id: str, host: str) -> str:
     return f"{PREFIX}-{run_id}-{host}"
 
@@ -48,7 +51,7 @@ def owned_namespaces() -> dict[str, list[str]]:
     runs: dict[str, list[str]] = {}
     for name in sorted(netns.listnetns()):
         parts = name.split("-")
-        if len(parts) == 3 and parts[0] == PREFIX and parts[2] in HOSTS:
+        if len(parts) == 3 and parts[0] == PREFIX and parts[2] in (*HOSTS, PROBE):
             runs.setdefault(parts[1], []).append(name)
     return runs
 

@@ -11,23 +11,10 @@ import pytest
 from harness import scenario
 from tests.conftest import BACKENDS, socklab
 
-# Scenarios that also run on the compose backend (slower: containers).
-ON_COMPOSE = {
-    "refused",
-    "tcp-echo",
-    "timeout",
-    "unreachable",
-    "backlog",
-    "echo-concurrent",
-    "udp-noserver",
-    "udp-overrun",
-    "wan",
-}
 CASES = [
     pytest.param(backend, name, id=f"{backend}:{name}")
     for backend in BACKENDS
     for name in scenario.names()
-    if backend == "netns" or name in ON_COMPOSE
 ]
 
 

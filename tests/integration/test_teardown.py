@@ -129,3 +129,18 @@ def test_unknown_backend_is_a_usage_error(clean_machine: None) -> None:
     result = socklab("run", "refused", "--backend", "vagrant")
     assert result.code == 2
     assert "invalid choice" in result.stderr
+
+
+def test_clean_removes_a_probe_namespace_left_by_an_interrupted_probe(
+    clean_machine: None,
+) -> None:
+    """kill -9 during the capability probe leaves `sl-<id>-probe`: clean owns it too."""
+    subprocess.run(["ip", "netns", "add", "sl-0dead0-probe"], check=True)
+    try:
+        assert "netns sl-0dead0-probe" in leftovers()
+        result = socklab("clean", timeout=120)
+        assert result.code == 0, result.stderr
+        assert "sl-0dead0-probe" in result.stdout
+        assert "netns sl-0dead0-probe" not in leftovers()
+    finally:
+        subprocess.run(["ip", "netns", "del", "sl-0dead0-probe"], check=False, capture_output=True)

@@ -1,0 +1,32 @@
+"""The project's mutation test: each scenario's counterfactual, run for real on netns, makes the
+expectations it names fail. A counterfactual whose expectations still pass shows a check that
+cannot fail, and fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness import scenario
+from tests.conftest import socklab
+
+CASES = [
+    pytest.param(name, index, id=f"netns:{name}:{cf.name}")
+    for name in scenario.names()
+    for index, cf in enumerate(scenario.load_named(name).counterfactuals)
+]
+
+
+def test_every_scenario_has_a_counterfactual() -> None:
+    assert {name for name, *_ in (case.values for case in CASES)} == set(scenario.names())
+
+
+@pytest.mark.parametrize(("name", "index"), CASES)
+def test_the_counterfactual_makes_its_expectations_fail(
+    name: str, index: int, clean_machine: None
+) -> None:
+    counterfactual = scenario.load_named(name).counterfactuals[index]
+    result = socklab("run", name, "--backend", "netns", "--counterfactual", str(index), "--json")
+    assert result.code == 1, f"{name}: {counterfactual.name}\n{result.stderr[-3000:]}"
+    outcomes = result.json()["expectations"]
+    still = [outcomes[n] for n in counterfactual.fails if outcomes[n]["passed"]]
+    assert still == [], f"{name}: with '{counterfactual.name}' these still pass: {still}"
