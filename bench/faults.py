@@ -88,9 +88,9 @@ def measure(backend: NetnsBackend, probes: int, rundir: Path) -> tuple[int, list
 def run_case(fault: dict[str, object] | None, probes: int) -> tuple[int, list[float], str]:
     run_id = new_run_id()
     lock = RunLock(run_id).acquire()
-    backend = NetnsBackend(run_id)
     with tempfile.TemporaryDirectory(prefix="socklab-bench-") as tmp:
         rundir = Path(tmp)
+        backend = NetnsBackend(run_id, rundir)
         os.chmod(rundir, 0o777)
         try:
             backend.up()

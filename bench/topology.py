@@ -25,7 +25,7 @@ def make(name: str, run_id: str, rundir: Path) -> Backend:
     if name == "netns":
         from harness.backends.netns import NetnsBackend
 
-        return NetnsBackend(run_id)
+        return NetnsBackend(run_id, rundir)
     from harness.backends.compose import ComposeBackend
 
     return ComposeBackend(run_id, rundir)

@@ -7,52 +7,36 @@ Exit codes: 0 every expectation held, 1 one failed, 2 usage error (bad scenario 
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import os
 import signal
 import sys
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
 
 from rich.console import Console
-from rich.text import Text
+from rich.markup import escape
 
 from harness import scenario as scenarios
-from harness.backends.base import Backend
 from harness.errors import ScenarioError, SocklabError
-from harness.ownership import RunLock, new_run_id
-
-RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", Path(__file__).resolve().parent.parent / "runs"))
-# Imported lazily: a machine without Docker never loads the Docker SDK.
-BACKENDS = {
-    "compose": "harness.backends.compose:ComposeBackend",
-    "netns": "harness.backends.netns:NetnsBackend",
-}
-EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+from harness.execute import (
+    BACKENDS,
+    EXIT_ENV,
+    EXIT_PASS,
+    EXIT_USAGE,
+    default_backend,
+    run_plan,
+)
+from harness.plan import prepare
 
 err = Console(stderr=True, highlight=False)
 
 
-def default_backend() -> str:
-    """compose where a Docker engine answers, else netns (DESIGN.md)."""
-    chosen = os.environ.get("BACKEND") or os.environ.get("SOCKLAB_BACKEND")
-    if chosen:
-        return chosen
-    return "compose" if Path("/var/run/docker.sock").exists() else "netns"
-
-
-def make_backend(name: str, run_id: str, rundir: Path) -> Backend:
-    if name not in BACKENDS:
-        raise ScenarioError(
-            f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
-        )
-    module, cls = BACKENDS[name].split(":")
-    factory = getattr(importlib.import_module(module), cls)
-    backend: Backend = factory(run_id, rundir) if name == "compose" else factory(run_id)
-    return backend
+def progress(prefix: str, quiet: bool = False) -> Callable[[str], None]:
+    if quiet:
+        return lambda text: None
+    return lambda text: err.print(f"[dim]{prefix}:[/] {escape(text)}")
 
 
 MAIN_PID = os.getpid()
@@ -70,55 +54,6 @@ def terminate(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt(f"signal {signum}")
 
 
-def run_one(
-    name: str, backend_name: str, quiet: bool, counterfactual: str | None = None
-) -> tuple[int, dict[str, object]]:
-    scen = scenarios.load_named(name)
-    if counterfactual is not None:
-        scen = scen.variant(counterfactual_index(scen, counterfactual))
-    return run_scenario(scen, backend_name, quiet)
-
-
-def counterfactual_index(scen: scenarios.Scenario, wanted: str) -> int:
-    """A counterfactual by its number (from 0) or its name."""
-    names = [c.name for c in scen.counterfactuals]
-    if wanted.isdigit() and int(wanted) < len(names):
-        return int(wanted)
-    if wanted in names:
-        return names.index(wanted)
-    listed = "; ".join(f"{i}: {n}" for i, n in enumerate(names)) or "none"
-    raise ScenarioError(
-        f"{scen.name} has no counterfactual {wanted!r}", hint=f"its counterfactuals: {listed}"
-    )
-
-
-def run_scenario(
-    scen: scenarios.Scenario, backend_name: str, quiet: bool
-) -> tuple[int, dict[str, object]]:
-    from harness import clean, report, runner, verdict  # heavy imports only for a real run
-
-    run_id = new_run_id()
-    rundir = RUNS_DIR / f"{scen.name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
-    rundir.mkdir(parents=True)
-    rundir.chmod(0o777)  # steps may run as an unprivileged user and write their event files
-    progress = (
-        (lambda text: None) if quiet else (lambda text: err.print(f"[dim]socklab:[/] {text}"))
-    )
-    clean.clean(progress, docker_too=backend_name == "compose")
-    lock = RunLock(run_id).acquire()
-    try:
-        backend = make_backend(backend_name, run_id, rundir)
-        obs = runner.Execution(scen, backend, rundir, progress).run()
-    finally:
-        lock.release()
-    outcomes = verdict.evaluate(scen.expect, obs)
-    rep = report.Report(scen, backend_name, rundir, obs, outcomes)
-    rep.write()
-    if not quiet:
-        report.render(rep, Console(highlight=False))
-    return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()
-
-
 def cmd_list(args: argparse.Namespace) -> int:
     for name in scenarios.names():
         scen = scenarios.load_named(name)
@@ -126,82 +61,40 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def roles_of(args: argparse.Namespace) -> dict[str, str]:
+    return {role: text for role in ("client", "server") if (text := getattr(args, role, None))}
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     backend = args.backend or default_backend()
-    code, data = run_one(args.name, backend, quiet=args.json, counterfactual=args.counterfactual)
+    plan = prepare(
+        args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
+    )
+    console = None if args.json else Console(highlight=False)
+    code, data = run_plan(plan, backend, progress("socklab", quiet=args.json), console)
     if args.json:
         print(json.dumps(data, indent=2))
     return code
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    from harness import suite
 
     backend = args.backend or default_backend()
+    say = progress("socklab suite")
     if args.counterfactuals:
-        return counterfactual_suite(args.names or scenarios.names(), backend)
-    table = Table(title=f"socklab suite ({backend})")
-    for column in ("scenario", "backend", "verdict", "seconds", "this kernel", "the book"):
-        table.add_column(column)
-    failed = 0
-    for name in args.names or scenarios.names():
-        err.print(f"[dim]socklab suite:[/] {name} ...")
-        started = time.monotonic()
-        try:
-            code, data = run_one(name, backend, quiet=True)
-            verdict = "[green]pass[/]" if code == EXIT_PASS else "[bold red]FAIL[/]"
-            seen = str(data["headline"])
-        except SocklabError as error:
-            code, verdict, seen = EXIT_FAIL, "[bold red]ERROR[/]", str(error)
-        failed += code != EXIT_PASS
-        book = scenarios.load_named(name).book
-        table.add_row(
-            name,
-            backend,
-            verdict,
-            f"{time.monotonic() - started:.1f}",
-            seen,
-            book.headline or book.shows[:60],
+        shown, code = suite.counterfactuals(args.names, backend, say)
+        suite.render(shown)
+        return code
+    results = suite.run_all(args.names, backend, say, roles_of(args), args.mount)
+    if not results:
+        raise ScenarioError(
+            "no scenario has the role given", hint="socklab list; roles are client and server"
         )
-    Console(highlight=False).print(table)
-    return EXIT_FAIL if failed else EXIT_PASS
-
-
-def counterfactual_suite(names: Sequence[str], backend: str) -> int:
-    """Run every counterfactual: each must make its named expectations fail."""
-    from rich.table import Table
-
-    table = Table(title=f"socklab counterfactuals ({backend})")
-    for column in ("scenario", "change", "must fail", "observed", "verdict"):
-        table.add_column(column)
-    loaded = [scenarios.load_named(name) for name in names]
-    bad = 0
-    for scen in loaded:
-        if not scen.counterfactuals:
-            bad += 1
-            table.add_row(scen.name, "(none)", "-", "-", "[bold red]NO COUNTERFACTUAL[/]")
-        for index, counterfactual in enumerate(scen.counterfactuals):
-            err.print(f"[dim]socklab counterfactuals:[/] {scen.name}: {counterfactual.name} ...")
-            try:
-                _, data = run_scenario(scen.variant(index), backend, quiet=True)
-            except SocklabError as error:
-                bad += 1
-                table.add_row(scen.name, counterfactual.name, "-", str(error), "[bold red]ERROR[/]")
-                continue
-            outcomes = data["expectations"]
-            assert isinstance(outcomes, list)
-            held = [outcomes[n] for n in counterfactual.fails if outcomes[n]["passed"]]
-            bad += bool(held)
-            shown = held or [outcomes[n] for n in counterfactual.fails]
-            table.add_row(
-                scen.name,
-                counterfactual.name,
-                Text("\n".join(str(o["expected"]) for o in shown)),
-                Text("\n".join(str(o["observed"]) for o in shown)),
-                "[bold red]PASSED: cannot fail?[/]" if held else "[green]failed, as it must[/]",
-            )
-    Console(highlight=False).print(table)
-    return EXIT_FAIL if bad else EXIT_PASS
+    if args.junit_xml:
+        suite.junit(results, backend, Path(args.junit_xml))
+    suite.render(suite.table(results, backend))
+    return suite.exit_code(results)
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -225,6 +118,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return EXIT_PASS
 
 
+def add_program_options(command: argparse.ArgumentParser) -> None:
+    for role in ("client", "server"):
+        command.add_argument(
+            f"--{role}",
+            metavar="CMD",
+            help=f"your own program in every step that plays the {role} (CMD may carry leading "
+            "arguments; the scenario adds the book's)",
+        )
+    command.add_argument(
+        "--mount",
+        metavar="DIR",
+        help="your directory, read-only in every host at its own path (default: the "
+        "directory of --client/--server)",
+    )
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="socklab", description=__doc__.splitlines()[0])
     sub = top.add_subparsers(dest="command", required=True)
@@ -235,6 +144,7 @@ def parser() -> argparse.ArgumentParser:
         "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
+    add_program_options(run)
     run.add_argument(
         "--counterfactual",
         metavar="N|NAME",
@@ -245,6 +155,8 @@ def parser() -> argparse.ArgumentParser:
     suite = sub.add_parser("suite", help="run every scenario and print one table")
     suite.add_argument("names", nargs="*", help="default: every scenario")
     suite.add_argument("--backend", choices=sorted(BACKENDS))
+    add_program_options(suite)
+    suite.add_argument("--junit-xml", metavar="FILE", help="one test case per scenario")
     suite.add_argument(
         "--counterfactuals",
         action="store_true",

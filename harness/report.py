@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ from rich.text import Text
 
 from harness.ladder import render_ladder
 from harness.observations import Observations, StepResult, distinct, resolve
+from harness.roles import Skipped
 from harness.scenario import Scenario
 from harness.terms import TermError, terms_of
 from harness.topology import HOSTS
@@ -28,6 +29,9 @@ class Report:
     rundir: Path
     observations: Observations
     outcomes: list[Outcome]
+    replacements: dict[str, list[str]] = field(default_factory=dict)
+    played: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -68,6 +72,9 @@ class Report:
             else None,
             "captures": [c.to_json() for c in obs.captures],
             "faults": obs.notes,
+            "replacements": self.replacements,
+            "played": self.played,
+            "skipped": [s.to_json() for s in self.skipped],
             "mechanisms": obs.mechanisms,
             "counters": {
                 f"{key} ({before} -> {after})": {
@@ -209,6 +216,13 @@ def render(report: Report, console: Console) -> None:
     )
     if report.observations.notes:
         console.print(Text("Faults: " + "; ".join(report.observations.notes)))
+    for role, argv in report.replacements.items():
+        steps = ", ".join(report.played) or "none"
+        console.print(Text(f"Your {role}: {' '.join(argv)} (steps: {steps})", style="bold"))
+    for skipped in report.skipped:
+        console.print(
+            Text(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
+        )
     console.print(steps_table(report))
     console.print(Panel(packet_lines(report), title="Packets (seconds, link)"))
     ladder = render_ladder(report.observations.evidence(), list(HOSTS), report.host_of)

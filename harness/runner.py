@@ -33,6 +33,8 @@ SIGNALS = {
     "HUP": signal.SIGHUP,
     "USR1": signal.SIGUSR1,
     "USR2": signal.SIGUSR2,
+    "STOP": signal.SIGSTOP,
+    "CONT": signal.SIGCONT,
 }
 
 
@@ -105,8 +107,16 @@ def cmdline(pid: int) -> str:
 
 
 class Execution:
-    def __init__(self, scenario: Scenario, backend: Backend, rundir: Path, progress: Progress):
+    def __init__(
+        self,
+        scenario: Scenario,
+        backend: Backend,
+        rundir: Path,
+        progress: Progress,
+        mount: Path | None = None,
+    ):
         self.scenario = scenario
+        self.mount = mount
         self.backend = backend
         self.rundir = rundir
         self.progress = progress
@@ -224,6 +234,7 @@ class Execution:
             stderr=self.rundir / f"{run.name}.stderr",
             env={"SOCKLAB_EVENTS": str(events), "PYTHONUNBUFFERED": "1"},
             user=run.user,
+            cwd=str(self.mount) if self.mount and run.command else None,
         )
         self.processes[run.name] = process
         self.results[run.name] = StepResult(run.name, run.host, argv, process.started)

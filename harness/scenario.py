@@ -130,6 +130,17 @@ class Run(Strict):
         default=None, pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs"
     )
     command: list[str] | None = Field(default=None, min_length=1)
+    role: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9-]*$",
+        description="the part this program plays (client, server): --client CMD replaces it",
+    )
+    keeps: str | None = Field(
+        default=None,
+        min_length=10,
+        description="why a replacement cannot play this step (an option the book's program "
+        "lacks): the built-in keeps it, and the report says the step was skipped",
+    )
     args: list[str] = []
     stdin: list[Line | str] = []
     keep_stdin_open: bool = False
@@ -152,8 +163,11 @@ class Run(Strict):
 
 
 class Signal(Strict):
+    """A signal to a step's program (never to the strace in front of it). STOP and CONT make
+    any program a slow receiver from the outside."""
+
     step: str
-    signal: Literal["INT", "TERM", "KILL", "HUP", "USR1", "USR2"] = "INT"
+    signal: Literal["INT", "TERM", "KILL", "HUP", "USR1", "USR2", "STOP", "CONT"] = "INT"
 
 
 class Wait(Strict):
@@ -344,6 +358,11 @@ class Scenario(Strict):
     explain: str = Field(description="what this kernel does and why it differs from the book")
     headline: str | None = Field(
         default=None, description="the run's main observation for `suite`, with {event...}"
+    )
+    mount: str | None = Field(
+        default=None,
+        description="a directory of the user's, relative to this file, visible read-only in "
+        "every host at its own absolute path; relative commands run from there",
     )
     faults: list[Fault] = []
     capture: list[Capture] = [

@@ -124,6 +124,7 @@ class Backend(Protocol):
         stderr: Path,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        cwd: str | None = None,
     ) -> Process: ...
 
     def exec(
@@ -138,10 +139,17 @@ def new_tag(run_id: str) -> str:
     return f"{run_id}-{next(_counter)}"
 
 
-def popen(argv: Sequence[str], stdout: Path, stderr: Path) -> subprocess.Popen[bytes]:
+def popen(
+    argv: Sequence[str], stdout: Path, stderr: Path, cwd: str | None = None
+) -> subprocess.Popen[bytes]:
     with open(stdout, "wb") as out, open(stderr, "wb") as err:
         return subprocess.Popen(
-            list(argv), stdin=subprocess.PIPE, stdout=out, stderr=err, start_new_session=True
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            cwd=cwd,
         )
 
 

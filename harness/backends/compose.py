@@ -30,6 +30,7 @@ IMAGE = "socklab-node:1"
 LABEL = "socklab.run"
 PROGRAMS_DIR = "/opt/socklab/programs"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
+PROGRAMS_HOST_DIR = Path(__file__).resolve().parents[1] / "programs"
 RULE_CHAIN = "DOCKER-USER"
 
 
@@ -88,9 +89,10 @@ class ComposeBackend:
     programs_dir = PROGRAMS_DIR
     python = "/usr/bin/python3"
 
-    def __init__(self, run_id: str, rundir: Path) -> None:
+    def __init__(self, run_id: str, rundir: Path, mount: Path | None = None) -> None:
         self.run_id = run_id
         self.rundir = rundir
+        self.mount = mount
         self.topology = Topology(0)
         self._client: docker.DockerClient | None = None
         self._compose: list[str] = []
@@ -112,6 +114,10 @@ class ComposeBackend:
         values = {
             "SOCKLAB_RUN": self.run_id,
             "SOCKLAB_RUNDIR": str(self.rundir),
+            # The user's directory, read-only at its own path; without one, the programs
+            # folder again under a path nothing uses (compose needs some source).
+            "SOCKLAB_MOUNT": str(self.mount or PROGRAMS_HOST_DIR),
+            "SOCKLAB_MOUNT_AT": str(self.mount or "/opt/socklab/no-user-directory"),
             "SOCKLAB_CLIENT_LAN1": topo.address("client", "lan1"),
             "SOCKLAB_ROUTER_LAN1": topo.address("router", "lan1"),
             "SOCKLAB_ROUTER_LAN2": topo.address("router", "lan2"),
@@ -210,9 +216,12 @@ class ComposeBackend:
         stderr: Path,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        cwd: str | None = None,
     ) -> Process:
         tag = new_tag(self.run_id)
         full = ["docker", "exec", "-i", "-e", f"{TAG_ENV}={tag}"]
+        if cwd:
+            full += ["-w", cwd]
         for key, value in (env or {}).items():
             full += ["-e", f"{key}={value}"]
         if user:

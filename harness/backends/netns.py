@@ -67,7 +67,9 @@ class NetnsBackend:
     programs_dir = PROGRAMS_DIR
     python = PYTHON
 
-    def __init__(self, run_id: str) -> None:
+    def __init__(self, run_id: str, rundir: Path, mount: Path | None = None) -> None:
+        # rundir and mount: the netns hosts share the machine's file system, so a program sees
+        # both at their own paths with nothing to do.
         self.run_id = run_id
         self.topology = Topology(0)
         self._made: list[str] = []
@@ -157,12 +159,13 @@ class NetnsBackend:
         stderr: Path,
         env: dict[str, str] | None = None,
         user: str | None = None,
+        cwd: str | None = None,
     ) -> Process:
         tag = new_tag(self.run_id)
         full = self._argv(
             host, ["env", *[f"{k}={v}" for k, v in tagged_env(tag, env).items()], *argv], user
         )
-        return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr))
+        return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr, cwd))
 
     def exec(
         self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None

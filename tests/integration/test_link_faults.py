@@ -49,7 +49,7 @@ print(got)
 def testbed(tmp_path: Path) -> Iterator[tuple[NetnsBackend, FaultContext]]:
     run_id = new_run_id()
     lock = RunLock(run_id).acquire()
-    backend = NetnsBackend(run_id)
+    backend = NetnsBackend(run_id, tmp_path)
     os.chmod(tmp_path, 0o777)
     try:
         backend.up()

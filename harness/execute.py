@@ -1,0 +1,78 @@
+"""One run from a plan to its report: the backend chosen, the run folder made, the lock held,
+the observations judged. The CLI, the suite and the pytest plugin all run scenarios this way."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from harness.backends.base import Backend
+from harness.errors import ScenarioError
+from harness.ownership import RunLock, new_run_id
+from harness.plan import Plan
+
+RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", Path(__file__).resolve().parent.parent / "runs"))
+# Imported lazily: a machine without Docker never loads the Docker SDK.
+BACKENDS = {
+    "compose": "harness.backends.compose:ComposeBackend",
+    "netns": "harness.backends.netns:NetnsBackend",
+}
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+Progress = Callable[[str], None]
+
+
+def default_backend() -> str:
+    """compose where a Docker engine answers, else netns (DESIGN.md)."""
+    chosen = os.environ.get("BACKEND") or os.environ.get("SOCKLAB_BACKEND")
+    if chosen:
+        return chosen
+    return "compose" if Path("/var/run/docker.sock").exists() else "netns"
+
+
+def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None) -> Backend:
+    if name not in BACKENDS:
+        raise ScenarioError(
+            f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
+        )
+    module, cls = BACKENDS[name].split(":")
+    factory = getattr(importlib.import_module(module), cls)
+    backend: Backend = factory(run_id, rundir, mount)
+    return backend
+
+
+def new_rundir(name: str, run_id: str) -> Path:
+    rundir = RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
+    rundir.mkdir(parents=True)
+    rundir.chmod(0o777)  # steps may run as an unprivileged user and write their event files
+    return rundir
+
+
+def run_plan(
+    plan: Plan, backend_name: str, progress: Progress, console: Console | None = None
+) -> tuple[int, dict[str, object]]:
+    """Run, judge, write report.json; render to `console` if one is given."""
+    from harness import clean, report, runner, verdict  # heavy imports only for a real run
+
+    scen = plan.scenario
+    run_id = new_run_id()
+    rundir = new_rundir(scen.name, run_id)
+    clean.clean(progress, docker_too=backend_name == "compose")
+    lock = RunLock(run_id).acquire()
+    try:
+        backend = make_backend(backend_name, run_id, rundir, plan.mount)
+        obs = runner.Execution(scen, backend, rundir, progress, plan.mount).run()
+    finally:
+        lock.release()
+    outcomes = verdict.evaluate(scen.expect, obs)
+    rep = report.Report(
+        scen, backend_name, rundir, obs, outcomes, plan.replacements, plan.played, plan.skipped
+    )
+    rep.write()
+    if console is not None:
+        report.render(rep, console)
+    return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()
