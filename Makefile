@@ -9,7 +9,7 @@ HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
 # The node image is needed only where the compose backend will run.
 NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
-HOST_PACKAGES := tcpdump nftables iptables util-linux mmdebstrap strace
+HOST_PACKAGES := tcpdump nftables iptables util-linux mmdebstrap strace gcc libc6-dev make
 
 .PHONY: help setup images scenario suite test lint clean distclean
 
@@ -20,7 +20,12 @@ help:
 	@echo "make images                                          build the node image (no registry)"
 	@echo "make clean                                           remove what crashed runs left"
 
-setup: $(VENV)/.stamp host-packages
+setup: $(VENV)/.stamp host-packages c-programs
+
+# The book's programs in C, static: the same binaries run in netns hosts and in containers.
+.PHONY: c-programs
+c-programs: host-packages
+	$(MAKE) -s -C harness/programs/c
 
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

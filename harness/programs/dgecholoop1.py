@@ -5,6 +5,9 @@
 Made slow on purpose: --slow-ms sleeps that long after each datagram, standing in for the
 book's slow SPARCstation. Prints `received N datagrams` on SIGINT/SIGTERM (the book) or after
 --idle seconds with nothing to read. dgecholoop2 is this with SO_RCVBUF raised (figure 8.22).
+
+Beyond the book's calls (tests/integration/test_fidelity.py compares them with the C version):
+one getsockopt(SO_RCVBUF), which reports the buffer the kernel granted; udp-rcvbuf reads it.
 """
 
 from __future__ import annotations

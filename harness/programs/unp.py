@@ -2,7 +2,9 @@
 
 Stdlib only; never imports the harness. Besides printing what the book prints, each wrapper
 appends a JSON event to $SOCKLAB_EVENTS when that is set (errno names, elapsed times), so a
-harness can read what happened without parsing the book's text.
+harness can read what happened without parsing the book's text. To fill those events the
+wrappers ask the kernel with getsockname()/getpeername(), calls the book's C programs do not
+make: the fidelity test (tests/integration/test_fidelity.py) leaves them out for that reason.
 """
 
 from __future__ import annotations
