@@ -16,7 +16,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from harness import capture, counters, faults, strace
-from harness.backends.base import Backend, Feed, Process
+from harness.backends.base import OUTPUT_CAP, Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
 from harness.nsenter import read_proc_net
 from harness.observations import Observations, StepResult, read_events
@@ -80,6 +80,15 @@ def listening(netns: str, proto: str, port: int) -> bool:
         if local_port == port and (proto == "udp" or cols[3] == "0A"):
             return True
     return False
+
+
+def read_capped(path: Path, cap: int = 1024 * 1024) -> str:
+    """A program's output as observed: its first MiB, and a note of what the file holds more."""
+    with path.open("rb") as handle:
+        head = handle.read(cap)
+        more = path.stat().st_size - len(head)
+    text = head.decode(errors="replace")
+    return text + (f"\n[... {more} more bytes in {path.name}]\n" if more > 0 else "")
 
 
 def traced_pids(tag: str) -> list[int]:
@@ -227,9 +236,11 @@ class Execution:
         trace = self._shared_file(f"{run.name}.strace")
         self.progress(f"{run.host}: {' '.join(argv)}")
         tracer = [] if run.untraced else strace.command(str(trace))
+        # Inside the host too: strace's record, and any file the program writes there.
+        limits = ["prlimit", f"--fsize={OUTPUT_CAP}", "--"]
         process = self.backend.spawn(
             run.host,
-            tracer + argv,
+            limits + tracer + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
             env={"SOCKLAB_EVENTS": str(events), "PYTHONUNBUFFERED": "1"},
@@ -282,9 +293,10 @@ class Execution:
             result.stopped_by_harness = True
         else:
             result.ended = time.time()
-        result.exit_code = code
-        result.stdout = (self.rundir / f"{name}.stdout").read_text(errors="replace")
-        result.stderr = (self.rundir / f"{name}.stderr").read_text(errors="replace")
+        # Killed by signal N: 128 + N, as a shell (and docker exec) reports it, on both backends.
+        result.exit_code = 128 - code if code < 0 else code
+        result.stdout = read_capped(self.rundir / f"{name}.stdout")
+        result.stderr = read_capped(self.rundir / f"{name}.stderr")
         result.events = read_events(self.rundir / f"{name}.events.jsonl")
         trace = self.rundir / f"{name}.strace"
         result.calls = strace.read(trace)

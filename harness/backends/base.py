@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import resource
 import signal as signals
 import subprocess
 import tempfile
@@ -91,13 +92,34 @@ class Process:
         if self.popen.poll() is None or tagged_pids(self.tag):
             self.signal(sig)
             if self.wait(grace) is None or tagged_pids(self.tag):
-                self.signal(signals.SIGKILL)
+                self.freeze_and_kill()
                 self.wait(grace)
             if self.popen.poll() is None:
                 self.popen.kill()
                 self.popen.wait(grace)
         self.close_stdin()
         return self.popen.returncode
+
+    def freeze_and_kill(self, rounds: int = 200) -> None:
+        """A program that forks forever outruns a plain kill loop: stop every process of the
+        tag until no new one appears (a stopped process cannot fork), then kill them all."""
+        frozen: set[int] = set()
+        for _ in range(rounds):
+            pids = set(tagged_pids(self.tag))
+            if pids <= frozen:
+                break
+            for pid in pids - frozen:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signals.SIGSTOP)
+            frozen |= pids
+        for _ in range(rounds):
+            left = tagged_pids(self.tag)
+            if not left:
+                return
+            for pid in left:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signals.SIGKILL)
+            time.sleep(0.01)
 
 
 class Backend(Protocol):
@@ -139,6 +161,16 @@ def new_tag(run_id: str) -> str:
     return f"{run_id}-{next(_counter)}"
 
 
+# No file a spawned process writes on the machine (its stdout and stderr, which for a container
+# the `docker exec` client writes) may grow past this: a program that floods its output is
+# stopped by SIGXFSZ (or, behind docker exec, SIGPIPE) instead of filling the disk.
+OUTPUT_CAP = 64 * 1024 * 1024
+
+
+def cap_files() -> None:
+    resource.setrlimit(resource.RLIMIT_FSIZE, (OUTPUT_CAP, OUTPUT_CAP))
+
+
 def popen(
     argv: Sequence[str], stdout: Path, stderr: Path, cwd: str | None = None
 ) -> subprocess.Popen[bytes]:
@@ -150,6 +182,7 @@ def popen(
             stderr=err,
             start_new_session=True,
             cwd=cwd,
+            preexec_fn=cap_files,
         )
 
 

@@ -87,8 +87,9 @@ def python(name: str) -> list[str]:
     return [sys.executable, str(PY / f"{name}.py")]
 
 
-def exchange(tmp: Path, traced: list[str], partner: list[str] | None, server_traced: bool,
-             stdin: str = "") -> list[Call]:
+def exchange(
+    tmp: Path, traced: list[str], partner: list[str] | None, server_traced: bool, stdin: str = ""
+) -> list[Call]:
     """Run `traced` under strace with its partner in a private netns; the traced program's
     calls."""
     trace = tmp / "trace"
@@ -112,7 +113,10 @@ def exchange(tmp: Path, traced: list[str], partner: list[str] | None, server_tra
     script = f"ip link set lo up; {body}"
     subprocess.run(
         ["unshare", "--net", "--", "sh", "-c", script],
-        capture_output=True, timeout=30, check=False, cwd=tmp,
+        capture_output=True,
+        timeout=30,
+        check=False,
+        cwd=tmp,
     )
     return strace.read(trace)
 
@@ -120,13 +124,13 @@ def exchange(tmp: Path, traced: list[str], partner: list[str] | None, server_tra
 PAIRS = {
     # name: (partner (untraced) or None, the traced program is the server?, stdin, extra args)
     "daytimetcpcli": (python("daytimetcpsrv1"), False, "", ["127.0.0.1"]),
-    "daytimetcpsrv1": (python("daytimetcpcli") + ["127.0.0.1"], True, "", []),
+    "daytimetcpsrv1": ([*python("daytimetcpcli"), "127.0.0.1"], True, "", []),
     "tcpcli01": (python("tcpserv01"), False, "hello\nworld\n", ["127.0.0.1"]),
-    "tcpserv01": (python("tcpcli01") + ["127.0.0.1"], True, "hello\nworld\n", []),
+    "tcpserv01": ([*python("tcpcli01"), "127.0.0.1"], True, "hello\nworld\n", []),
     "udpcli01": (python("udpserv01"), False, "hello\nworld\n", ["127.0.0.1"]),
-    "udpserv01": (python("udpcli01") + ["127.0.0.1"], True, "hello\nworld\n", []),
+    "udpserv01": ([*python("udpcli01"), "127.0.0.1"], True, "hello\nworld\n", []),
     "dgcliloop1": (python("dgecholoop1"), False, "", ["127.0.0.1"]),
-    "dgecholoop1": (python("dgcliloop1") + ["127.0.0.1", "--count", "5"], True, "", []),
+    "dgecholoop1": ([*python("dgcliloop1"), "127.0.0.1", "--count", "5"], True, "", []),
 }
 
 

@@ -144,3 +144,22 @@ def test_clean_removes_a_probe_namespace_left_by_an_interrupted_probe(
         assert "netns sl-0dead0-probe" not in leftovers()
     finally:
         subprocess.run(["ip", "netns", "del", "sl-0dead0-probe"], check=False, capture_output=True)
+
+
+@pytest.mark.parametrize("backend", ["netns", "compose"])
+def test_a_program_that_crashes_hangs_floods_or_forks_is_stopped_and_leaves_nothing(
+    backend: str, clean_machine: None
+) -> None:
+    scenario = ROOT / "tests" / "integration" / "data" / "hostile.yaml"
+    result = socklab("run", str(scenario), "--backend", backend, "--json", timeout=180)
+    assert result.code == 0, result.stderr[-3000:]
+    steps = result.json()["steps"]
+    assert steps["crash"]["exit_code"] == 128 + 11 and not steps["crash"]["stopped_by_harness"]
+    assert steps["hang"]["stopped_by_harness"] and steps["forks"]["stopped_by_harness"]
+    # yes(1) writes until SIGXFSZ at the 64 MiB cap; the report keeps its first MiB
+    rundir = Path(result.json()["rundir"])
+    assert (rundir / "flood.stdout").stat().st_size <= 64 * 1024 * 1024
+    assert len(steps["flood"]["stdout"]) < 2 * 1024 * 1024
+    assert (rundir / "observations.json").stat().st_size < 16 * 1024 * 1024
+    found = subprocess.run(["pgrep", "-f", "sleep 1000"], capture_output=True, check=False)
+    assert found.returncode != 0, f"left running: {found.stdout}"
