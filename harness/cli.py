@@ -98,10 +98,18 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    """Every file is checked and reported, commands' executables included; no host is up."""
+    failed = 0
     for path in args.paths:
-        scen = scenarios.load(Path(path))
+        try:
+            plan = prepare(path)
+        except ScenarioError as error:
+            failed += 1
+            report_error(error)
+            continue
+        scen = plan.scenario
         print(f"{path}: ok ({scen.name}, {len(scen.steps)} steps, {len(scen.expect)} expectations)")
-    return EXIT_PASS
+    return EXIT_USAGE if failed else EXIT_PASS
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:

@@ -73,6 +73,11 @@ class StepResult:
             traced=bool(data.get("traced", True)),
         )
 
+    def call(self, name: str) -> Call | None:
+        """The first call of this name (accept, recv and send stand for their family)."""
+        names = call_names(name)
+        return next((c for c in self.calls if c.name in names), None)
+
     def endpoints(self) -> set[tuple[str, int]]:
         """Every local and remote (address, port) of the step's sockets, as strace saw them."""
         found: set[tuple[str, int]] = set()

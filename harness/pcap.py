@@ -167,7 +167,9 @@ def network_layer(linktype: int, frame: bytes) -> Any:
     raise PcapError(f"link type {linktype} is not supported", hint="capture with -i IFACE")
 
 
-def read_pcap(path: Path, host: str, link: str) -> list[Packet]:
+def read_pcap(path: Path, host: str, link: str, partial: bool = False) -> list[Packet]:
+    """Every frame of a capture; with `partial`, a capture tcpdump is still writing (its last
+    record may be cut short) reads as far as it is complete."""
     # tcpdump killed before it wrote the header leaves an empty file: no packets, not an error.
     if not path.exists() or path.stat().st_size == 0:
         return []
@@ -180,6 +182,8 @@ def read_pcap(path: Path, host: str, link: str) -> list[Packet]:
                 if packet is not None:
                     packets.append(packet)
         except (ValueError, dpkt.NeedData) as err:
+            if partial and isinstance(err, dpkt.NeedData):
+                return packets
             if packets or not isinstance(err, dpkt.NeedData):
                 raise PcapError(f"{path}: unreadable capture: {err}") from err
     return packets

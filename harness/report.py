@@ -17,6 +17,7 @@ from harness.ladder import render_ladder
 from harness.observations import Observations, StepResult, distinct, resolve
 from harness.roles import Skipped
 from harness.scenario import Scenario
+from harness.strace import Call
 from harness.terms import TermError, terms_of
 from harness.topology import HOSTS
 from harness.verdict import Outcome
@@ -112,24 +113,45 @@ def paragraphs(text: str) -> str:
     return "\n\n".join(" ".join(part.split()) for part in text.strip().split("\n\n"))
 
 
-def packet_lines(report: Report) -> Text:
-    """The packets, with what the harness caused greyed: it is never evidence."""
+CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
+
+
+def call_text(call: Call) -> str:
+    where = f"{call.address[0]}:{call.address[1]}" if call.address else ""
+    if call.blocked:
+        return f"{call.name}({where}) still blocked"
+    result = f"-1 {call.errno}" if call.errno else str(call.result)
+    return f"{call.name}({where}) = {result}  <{call.duration:.6f} s>"
+
+
+def timeline(report: Report) -> Text:
+    """The programs' calls (strace) and the packets (tcpdump) on one clock; what the harness
+    caused is greyed: it is never evidence."""
     obs = report.observations
-    packets = distinct(obs.packets)
-    if not packets:
-        return Text("(no packets captured)")
-    first = packets[0].time
+    entries: list[tuple[float, str, bool]] = []
+    for packet in distinct(obs.packets):
+        line = f"{packet.link:<4} {packet.summary}"
+        entries.append((packet.time, line, obs.harness_caused(packet)))
+    for name, step in obs.steps.items():
+        calls = [c for c in step.calls if c.name not in ("poll", "ppoll", "select", "pselect6")]
+        for call in calls[:CALLS_PER_STEP]:
+            late = call.start >= obs.window_end
+            entries.append((call.start, f"{name:<6} {call_text(call)}", late))
+        if len(calls) > CALLS_PER_STEP:
+            last = calls[CALLS_PER_STEP].start
+            more = len(calls) - CALLS_PER_STEP
+            entries.append((last, f"{name:<6} ... {more} more calls (observations.json)", False))
+    if not entries:
+        return Text("(no packets captured, no calls traced)")
+    entries.sort(key=lambda entry: entry[0])
+    first = entries[0][0]
     text = Text()
     marked = False
-    for packet in packets:
-        line = f"{packet.time - first:9.6f}  {packet.link:<4} {packet.summary}"
-        if obs.harness_caused(packet):
-            if not marked:
-                text.append("--- after teardown began (not evidence) ---\n", style="dim")
-                marked = True
-            text.append(line + "\n", style="dim")
-        else:
-            text.append(line + "\n")
+    for when, line, late in entries:
+        if late and not marked:
+            text.append("--- after teardown began (not evidence) ---\n", style="dim")
+            marked = True
+        text.append(f"{when - first:9.6f}  {line}\n", style="dim" if late else "")
     return text
 
 
@@ -224,7 +246,7 @@ def render(report: Report, console: Console) -> None:
             Text(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
         )
     console.print(steps_table(report))
-    console.print(Panel(packet_lines(report), title="Packets (seconds, link)"))
+    console.print(Panel(timeline(report), title="Calls and packets (seconds; step or link)"))
     ladder = render_ladder(report.observations.evidence(), list(HOSTS), report.host_of)
     book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
     ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")

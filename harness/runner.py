@@ -137,38 +137,54 @@ class Execution:
         self.expand = expander(backend.topology.names(), self.results, rundir)
         self.ctx: faults.FaultContext | None = None
         self.window_end = float("inf")
+        self.started = 0.0
+        self.names: dict[str, str] = {}
+        self.caps: list[capture.Capture] = []
 
     def run(self) -> Observations:
-        started = time.time()
         with self.stack:
-            self.progress(f"bringing up client, router, server ({self.backend.name})")
-            self.stack.callback(self._teardown_hosts)
-            self.backend.up()
-            names = self.backend.topology.names()  # compose picks its slot during up()
-            self.expand = expander(names, self.results, self.rundir)
-            self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
-            for fault in self.scenario.faults:
-                self._fault(fault)
-            caps = []
-            for spec in self.scenario.capture:
-                caps.append(capture.start(self.backend, spec.host, spec.link, self.rundir))
-                self.stack.callback(caps[-1].stop)
-            self.stack.callback(self._stop_all)
+            self.open()
             for step in self.scenario.steps:
                 self._step(step)
-            time.sleep(LINGER)
-            # From here on the harness stops things: nothing after this is evidence.
-            self.window_end = time.time()
-            self._stop_all()
-            for cap in caps:
-                cap.stop()
-            records, packets = capture.collect(caps)
+            return self.close()
+
+    def open(self) -> None:
+        """Hosts up, the scenario's faults set, its captures running; every undo is on the
+        stack, which the caller holds open."""
+        self.started = time.time()
+        self.progress(f"bringing up client, router, server ({self.backend.name})")
+        self.stack.callback(self._teardown_hosts)
+        self.backend.up()
+        self.names = self.backend.topology.names()  # compose picks its slot during up()
+        self.expand = expander(self.names, self.results, self.rundir)
+        self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
+        for fault in self.scenario.faults:
+            self._fault(fault)
+        for spec in self.scenario.capture:
+            self.caps.append(capture.start(self.backend, spec.host, spec.link, self.rundir))
+            self.stack.callback(self.caps[-1].stop)
+        self.stack.callback(self._stop_all)
+
+    def observed_so_far(self) -> Observations:
+        """What a live lab knows: its addresses and the results of its steps."""
+        return Observations(self.started, self.results, [], [], self.names)
+
+    def close(self) -> Observations:
+        """Stop everything still running (from here on nothing is evidence) and write what
+        was observed."""
+        assert self.ctx is not None
+        time.sleep(LINGER)
+        self.window_end = time.time()
+        self._stop_all()
+        for cap in self.caps:
+            cap.stop()
+        records, packets = capture.collect(self.caps)
         obs = Observations(
-            started=started,
+            started=self.started,
             steps=self.results,
             packets=packets,
             notes=self.ctx.notes,
-            addresses=names,
+            addresses=self.names,
             window_end=self.window_end,
             captures=records,
             mechanisms=self.ctx.mechanisms,
@@ -229,6 +245,11 @@ class Execution:
         path.touch()
         path.chmod(0o666)
         return path
+
+    def run_step(self, run: Run) -> StepResult:
+        """One program, now; its result once it ended (a background one: as started)."""
+        self._run(run)
+        return self.results[run.name]
 
     def _run(self, run: Run) -> None:
         argv = self._argv(run)

@@ -9,9 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.consistency import loopback
-from harness.observations import Observations, counter_delta, missing, number, resolve
-from harness.pcap import Packet
-from harness.scenario import (
+from harness.expectations import (
     Balance,
     Counter,
     Elapsed,
@@ -27,6 +25,8 @@ from harness.scenario import (
     Timing,
     Value,
 )
+from harness.observations import Observations, counter_delta, missing, number, resolve
+from harness.pcap import Packet
 
 ICMP_NAMES = {
     (3, 0): "net-unreachable",

@@ -8,7 +8,9 @@ listed in FILTERED with their reason: runtime noise, not behaviour.
 
 from __future__ import annotations
 
+import os
 import shlex
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -111,13 +113,20 @@ def exchange(
             "kill -KILL $P; wait"
         )
     script = f"ip link set lo up; {body}"
-    subprocess.run(
+    # A session of its own: on a timeout, the whole group (strace, programs) is killed.
+    with subprocess.Popen(
         ["unshare", "--net", "--", "sh", "-c", script],
-        capture_output=True,
-        timeout=30,
-        check=False,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
         cwd=tmp,
-    )
+        start_new_session=True,
+    ) as proc:
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            pytest.fail(f"the exchange did not end in 30 s: {script}")
     return strace.read(trace)
 
 

@@ -1,14 +1,20 @@
-"""The GitHub Actions workflow is valid against the github-workflows schema, offline."""
+"""The GitHub Actions workflows (ours and the grading example for courses) are valid against
+the github-workflows schema, offline."""
 
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_workflow_matches_the_github_workflows_schema() -> None:
+@pytest.mark.parametrize(
+    "workflow", [".github/workflows/ci.yml", ".github/examples/grade-client.yml"]
+)
+def test_workflow_matches_the_github_workflows_schema(workflow: str) -> None:
     beside = Path(sys.executable).parent / "check-jsonschema"  # the venv's, when not on PATH
     tool = str(beside) if beside.exists() else shutil.which("check-jsonschema")
     assert tool, "check-jsonschema is a dev dependency (pip install -e '.[dev]')"
@@ -17,7 +23,7 @@ def test_workflow_matches_the_github_workflows_schema() -> None:
             tool,
             "--builtin-schema",
             "vendor.github-workflows",
-            str(ROOT / ".github/workflows/ci.yml"),
+            str(ROOT / workflow),
         ],
         capture_output=True,
         text=True,

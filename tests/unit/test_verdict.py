@@ -17,9 +17,10 @@ import pytest
 
 from harness import scenario, verdict
 from harness.errors import ScenarioError
+from harness.expectations import Expectation
 from harness.observations import CaptureRecord, Observations
 from harness.pcap import Packet
-from harness.scenario import Expectation, Scenario
+from harness.scenario import Scenario
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 NAMES = sorted(path.stem for path in RECORDED.glob("*.json"))

@@ -1,0 +1,42 @@
+"""The pytest plugin as a user's test suite uses it: the `socklab` fixture (entry point
+pytest11), a lab from a scenario, a program of one's own run in it, its calls and packets."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.pytest_plugin import Socklab
+from tests.conftest import BACKENDS, ROOT, leftovers
+
+C = ROOT / "harness" / "programs" / "c" / "bin"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_my_client_reports_refused(socklab: Socklab, backend: str, clean_machine: None) -> None:
+    with socklab.scenario("refused", backend=backend, mount=C) as lab:
+        ran = lab.run("client", ["./daytimetcpcli", lab.address("server")])
+        assert ran.exit_code == 1
+        assert "connect error: Connection refused" in ran.stderr
+        connect = ran.call("connect")
+        assert connect is not None and connect.errno == "ECONNREFUSED"
+        assert connect.address == (lab.address("server"), 13)
+        assert lab.packets(link="lan1", flags="R.", from_="server")
+        assert not lab.packets(link="lan1", flags="S.")
+
+
+def test_a_lab_keeps_the_scenarios_faults(socklab: Socklab, clean_machine: None) -> None:
+    with socklab.scenario("timeout", backend="netns", mount=C) as lab:
+        # the scenario's tcp_syn_retries 2 and the router's SYN drop, no step of its own
+        ran = lab.run("client", ["./daytimetcpcli", lab.address("server")], timeout=15)
+        connect = ran.call("connect")
+        assert connect is not None and connect.errno == "ETIMEDOUT"
+        assert not lab.packets(link="lan2", proto="tcp")
+
+
+def test_a_failing_test_still_tears_the_lab_down(socklab: Socklab, clean_machine: None) -> None:
+    with pytest.raises(AssertionError, match="the user's assertion"):  # noqa: SIM117
+        with socklab.scenario("refused", backend="netns") as lab:
+            lab.run("server", ["sleep", "30"], background=True)
+            assert leftovers(), "the lab is up"
+            raise AssertionError("the user's assertion")
+    assert leftovers() == []
