@@ -17,6 +17,7 @@ from types import FrameType
 
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from harness import scenario as scenarios
 from harness.errors import ScenarioError, SocklabError
@@ -30,7 +31,7 @@ from harness.execute import (
 )
 from harness.plan import prepare
 
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # a path must not wrap
 
 
 def progress(prefix: str, quiet: bool = False) -> Callable[[str], None]:
@@ -200,9 +201,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def report_error(error: SocklabError) -> None:
-    err.print(f"[bold red]socklab: {error}[/]")
+    # Text, not markup: a message may hold brackets (a pattern like ^[a-z]*$, a list).
+    err.print(Text(f"socklab: {error}", style="bold red"))
     if error.hint:
-        err.print(error.hint)
+        err.print(Text(error.hint))
 
 
 if __name__ == "__main__":

@@ -1,0 +1,46 @@
+"""The command line on bad input: exit 2, the file and field named, brackets printed as they
+are, every file reported, no traceback. Nothing here needs root or a host."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def socklab(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_validate_reports_every_file_and_prints_brackets_as_they_are(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: X\ntitle: t\n")
+    done = socklab("validate", str(bad), "scenarios/refused.yaml")
+    assert done.returncode == 2
+    assert "^[a-z][a-z0-9-]*$" in done.stderr
+    assert "scenarios/refused.yaml: ok" in done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_validate_refuses_a_command_that_does_not_exist(tmp_path: Path) -> None:
+    scenario = tmp_path / "mine.yaml"
+    scenario.write_text(
+        "name: mine\ntitle: t\nbook: {section: s, shows: s, trace: t}\nexplain: e\n"
+        "mount: .\nsteps:\n  - run: {name: c, host: client, command: ['./mycli', '{server}']}\n"
+        "expect:\n  - exit: {step: c, code: 0}\n"
+    )
+    done = socklab("validate", str(scenario))
+    assert done.returncode == 2
+    assert f"steps.0.run.command (c): {tmp_path}/mycli does not exist" in done.stderr
+    (tmp_path / "mycli").write_text("#!/bin/sh\n")
+    (tmp_path / "mycli").chmod(0o755)
+    assert socklab("validate", str(scenario)).returncode == 0
