@@ -8,18 +8,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import FrameType
 
 from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
 from harness import scenario as scenarios
+from harness import stopping
 from harness.errors import ScenarioError, SocklabError
 from harness.execute import (
     BACKENDS,
@@ -38,21 +36,6 @@ def progress(prefix: str, quiet: bool = False) -> Callable[[str], None]:
     if quiet:
         return lambda text: None
     return lambda text: err.print(f"[dim]{prefix}:[/] {escape(text)}")
-
-
-MAIN_PID = os.getpid()
-
-
-def terminate(signum: int, frame: FrameType | None) -> None:
-    """SIGTERM and SIGINT unwind the harness, so every ExitStack tears its resources down.
-
-    Only in the harness itself: pyroute2 forks helper processes that inherit this handler and a
-    copy of our call stack, and stops them with SIGTERM; unwinding there would run the run's
-    teardown from the helper and destroy the live testbed.
-    """
-    if os.getpid() != MAIN_PID:
-        os._exit(128 + signum)
-    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -182,10 +165,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    global MAIN_PID
-    MAIN_PID = os.getpid()
-    signal.signal(signal.SIGTERM, terminate)
-    signal.signal(signal.SIGINT, terminate)
+    stopping.install()
     try:
         code: int = args.func(args)
         return code
@@ -196,7 +176,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         report_error(error)
         return EXIT_ENV
     except KeyboardInterrupt:
-        err.print("socklab: interrupted; everything the run made was removed")
+        more = stopping.ignored()
+        note = f" ({more} more signals waited for it)" if more else ""
+        err.print(f"socklab: interrupted; everything the run made was removed{note}")
         return 130
 
 

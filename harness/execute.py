@@ -61,7 +61,9 @@ def run_plan(
     scen = plan.scenario
     run_id = new_run_id()
     rundir = new_rundir(scen.name, run_id)
-    clean.clean(progress, docker_too=backend_name == "compose")
+    # What dead runs left, of either backend: a netns run also removes compose leftovers
+    # wherever a Docker engine may answer.
+    clean.clean(progress, docker_too=Path("/var/run/docker.sock").exists())
     lock = RunLock(run_id).acquire()
     try:
         backend = make_backend(backend_name, run_id, rundir, plan.mount)

@@ -12,7 +12,6 @@ import re
 import signal
 import time
 from collections.abc import Callable
-from contextlib import ExitStack
 from pathlib import Path
 
 from harness import capture, counters, faults, strace
@@ -22,6 +21,7 @@ from harness.nsenter import read_proc_net
 from harness.observations import Observations, StepResult, read_events
 from harness.ownership import tagged_pids
 from harness.scenario import Fault, Line, Run, Scenario, Step
+from harness.stopping import Teardown
 from harness.terms import call_names
 
 Progress = Callable[[str], None]
@@ -133,7 +133,7 @@ class Execution:
         self.results: dict[str, StepResult] = {}
         self.counters: dict[str, dict[str, int]] = {}
         self.snapshots: dict[str, list[str]] = {}
-        self.stack = ExitStack()
+        self.stack = Teardown()
         self.expand = expander(backend.topology.names(), self.results, rundir)
         self.ctx: faults.FaultContext | None = None
         self.window_end = float("inf")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from harness import ownership
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["netns", "compose"]
@@ -44,8 +47,22 @@ def socklab(
     return CliResult(done.returncode, done.stdout, done.stderr)
 
 
+RUN_ID = re.compile(r"(?:sl-?|socklab:)([0-9a-f]{6})")
+
+
 def leftovers() -> list[str]:
-    """Everything of socklab's that still exists on the machine."""
+    """Everything of socklab's left on the machine by runs that are over: a run that is still
+    going (its lock held, e.g. another test's under pytest-xdist) is not a leftover."""
+    return [item for item in everything() if not live(item)]
+
+
+def live(item: str) -> bool:
+    found = RUN_ID.search(item)
+    return bool(found) and ownership.is_live(found.group(1))
+
+
+def everything() -> list[str]:
+    """Everything of socklab's that exists on the machine."""
     found = []
     netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False)
     found += [

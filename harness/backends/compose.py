@@ -134,6 +134,7 @@ class ComposeBackend:
         argv = [*self._compose, "-p", project(self.run_id), "-f", str(COMPOSE_FILE), *args]
         return subprocess.run(
             argv,
+            start_new_session=True,  # a terminal's Ctrl-C must not abort `down` half-way
             env={**os.environ, **self.env()},
             capture_output=True,
             text=True,
@@ -236,7 +237,9 @@ class ComposeBackend:
 
 
 def iptables(args: list[str], check: bool = True) -> None:
-    done = subprocess.run(["iptables", *args], capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        ["iptables", *args], capture_output=True, text=True, check=False, start_new_session=True
+    )
     if check and done.returncode != 0:
         raise BackendUnavailable(
             f"iptables {' '.join(args[:2])} failed: {done.stderr.strip()}",

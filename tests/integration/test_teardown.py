@@ -5,6 +5,7 @@ Also: two runs at once do not collide, and bad input runs nothing and leaves not
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import sys
@@ -64,6 +65,7 @@ def no_programs_left() -> bool:
     return found.returncode != 0
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("backend", ["netns", "compose"])
 def test_sigterm_mid_run_tears_everything_down(
     backend: str, tmp_path: Path, clean_machine: None
@@ -77,6 +79,7 @@ def test_sigterm_mid_run_tears_everything_down(
     assert no_programs_left()
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("backend", ["netns", "compose"])
 def test_after_kill_9_clean_removes_the_leftovers(
     backend: str, tmp_path: Path, clean_machine: None
@@ -112,6 +115,7 @@ def test_unknown_scenario_exits_2_and_suggests(clean_machine: None) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.serial
 def test_invalid_scenario_file_names_the_field_and_runs_nothing(
     tmp_path: Path, clean_machine: None
 ) -> None:
@@ -131,6 +135,7 @@ def test_unknown_backend_is_a_usage_error(clean_machine: None) -> None:
     assert "invalid choice" in result.stderr
 
 
+@pytest.mark.serial
 def test_clean_removes_a_probe_namespace_left_by_an_interrupted_probe(
     clean_machine: None,
 ) -> None:
@@ -146,6 +151,7 @@ def test_clean_removes_a_probe_namespace_left_by_an_interrupted_probe(
         subprocess.run(["ip", "netns", "del", "sl-0dead0-probe"], check=False, capture_output=True)
 
 
+@pytest.mark.serial
 @pytest.mark.parametrize("backend", ["netns", "compose"])
 def test_a_program_that_crashes_hangs_floods_or_forks_is_stopped_and_leaves_nothing(
     backend: str, clean_machine: None
@@ -163,3 +169,28 @@ def test_a_program_that_crashes_hangs_floods_or_forks_is_stopped_and_leaves_noth
     assert (rundir / "observations.json").stat().st_size < 16 * 1024 * 1024
     found = subprocess.run(["pgrep", "-f", "sleep 1000"], capture_output=True, check=False)
     assert found.returncode != 0, f"left running: {found.stdout}"
+
+
+@pytest.mark.serial
+@pytest.mark.parametrize("backend", ["netns", "compose"])
+def test_signals_at_random_points_and_during_teardown_leave_nothing(
+    backend: str, tmp_path: Path, clean_machine: None
+) -> None:
+    """SIGINT, SIGTERM or SIGHUP at a random moment of a run, then more of them while it tears
+    down (an impatient user's second and third Ctrl-C): nothing is left, every time."""
+    chooser = random.Random(9)
+    signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
+    for trial in range(4):
+        proc = start_long(tmp_path, backend)
+        if trial % 2:
+            wait_until_running(proc)
+        time.sleep(chooser.uniform(0.0, 1.5))
+        proc.send_signal(chooser.choice(signals))
+        for _ in range(3):
+            time.sleep(chooser.uniform(0.05, 0.4))
+            if proc.poll() is None:
+                proc.send_signal(chooser.choice(signals))
+        _, err = proc.communicate(timeout=90)
+        assert proc.returncode in (130, 0, 1), err[-2000:]
+        assert leftovers() == [], f"trial {trial}: {leftovers()}\n{err[-2000:]}"
+        assert no_programs_left(), f"trial {trial}"

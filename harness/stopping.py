@@ -1,0 +1,73 @@
+"""Stopping socklab: the first SIGINT, SIGTERM or SIGHUP unwinds the run; once teardown has
+begun, further signals are acknowledged and ignored until everything the run made is removed.
+
+A second Ctrl-C used to abandon a compose teardown half-way (containers, networks, bridges and
+DOCKER-USER rules left behind, issue #9). Now teardown is a `Teardown` stack: entering its exit
+marks the run as stopping, and the handler only counts what arrives meanwhile. The processes
+teardown runs (docker-compose down, iptables) are in sessions of their own, so a terminal's
+Ctrl-C, which goes to the whole foreground process group, does not reach them either.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from contextlib import ExitStack
+from types import FrameType, TracebackType
+
+HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_main_pid = os.getpid()
+_tearing_down = 0  # nesting depth of Teardown stacks being unwound
+_ignored = 0
+
+
+def on_signal(signum: int, frame: FrameType | None) -> None:
+    """Unwind the harness, unless it is tearing down already.
+
+    Only in the harness itself: pyroute2 forks helper processes that inherit this handler and a
+    copy of our call stack, and stops them with SIGTERM; unwinding there would run the run's
+    teardown from the helper and destroy the live testbed.
+    """
+    global _ignored
+    if os.getpid() != _main_pid:
+        os._exit(128 + signum)
+    if _tearing_down:
+        _ignored += 1
+        os.write(
+            sys.stderr.fileno(),
+            f"socklab: {signal.Signals(signum).name} received; still cleaning up, "
+            "wait a moment\n".encode(),
+        )
+        return
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def install() -> None:
+    global _main_pid
+    _main_pid = os.getpid()
+    for signum in HANDLED:
+        signal.signal(signum, on_signal)
+
+
+def ignored() -> int:
+    """Signals that arrived during teardown and were acknowledged, not obeyed."""
+    return _ignored
+
+
+class Teardown(ExitStack):
+    """An ExitStack whose unwinding no signal interrupts."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # None, never True: no undo socklab registers swallows the error that unwinds it.
+        global _tearing_down
+        _tearing_down += 1
+        try:
+            super().__exit__(exc_type, exc, tb)
+        finally:
+            _tearing_down -= 1
