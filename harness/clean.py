@@ -65,9 +65,9 @@ def clean_docker() -> list[str]:
         if not ownership.is_live(run_id):
             removed += compose.remove_owned(client, run_id)
             ownership.forget(run_id)
-    for run_id, specs in compose.owned_rules().items():
+    for run_id, owned in compose.owned_rules().items():
         if not ownership.is_live(run_id):
-            for spec in specs:
-                compose.iptables(["-D", compose.RULE_CHAIN, *spec], check=False)
-                removed.append(f"DOCKER-USER rule {' '.join(spec)}")
+            for chain, spec in owned:
+                compose.iptables(["-D", chain, *spec], check=False)
+                removed.append(f"{chain} rule {' '.join(spec)}")
     return removed

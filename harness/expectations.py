@@ -5,11 +5,13 @@ names the field; the checks themselves are in harness/verdict.py's CHECKS.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from harness.schema import CALL_NAME, Link, OneOf, Strict
+
+Port = Annotated[int, Field(ge=0, le=65535)]
 
 
 class Exit(Strict):
@@ -49,8 +51,8 @@ class PacketPattern(Strict):
     flags: str | None = Field(default=None, description="tcpdump style: S, S., R., F., P.")
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
-    sport: int | str | None = Field(default=None, description="a number or {event...}")
-    dport: int | str | None = None
+    sport: Port | str | None = Field(default=None, description="a number or {call...}")
+    dport: Port | str | None = None
     icmp: str | None = Field(default=None, description="port-unreachable, host-unreachable ...")
     length: int | None = None
     link: Link | None = None

@@ -4,6 +4,8 @@ usage error (exit 2) that names what was wrong."""
 
 from __future__ import annotations
 
+import os
+import pwd
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,37 @@ class Plan:
     replacements: dict[str, list[str]] = field(default_factory=dict)
     played: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+
+
+def check_machine(scen: Scenario) -> None:
+    """What the file cannot say by itself: every sysctl exists and may be written on this
+    kernel, every user exists. Before any host is up, so nothing is left half-made."""
+    faults = [*scen.faults, *(step.fault for step in scen.steps if step.fault)]
+    for fault in faults:
+        if fault.sysctl is None:
+            continue
+        key = fault.sysctl.key
+        path = Path("/proc/sys", *key.split("."))
+        where = f"sysctl {key}"
+        if not path.exists():
+            raise ScenarioError(
+                f"{where}: this kernel ({os.uname().release}) has no such setting",
+                hint="see `sysctl -a | grep` for what it has; some keys exist only from some "
+                "kernel version on",
+            )
+        if path.is_dir():
+            raise ScenarioError(f"{where}: a group of settings, not one")
+        if not os.access(path, os.W_OK):
+            raise ScenarioError(f"{where}: read-only on this kernel")
+    for step in scen.steps:
+        if step.run is not None and step.run.user is not None:
+            try:
+                pwd.getpwnam(step.run.user)
+            except KeyError as err:
+                raise ScenarioError(
+                    f"step {step.run.name}: no user {step.run.user!r} on this machine",
+                    hint="nobody is one that exists everywhere",
+                ) from err
 
 
 def counterfactual_index(scen: Scenario, wanted: str) -> int:
@@ -77,4 +110,5 @@ def prepare(
             )
     scen, played, skipped = replace(scen, replacements)
     check_commands(scen, chosen)
+    check_machine(scen)
     return Plan(scen, chosen, replacements, played, skipped)

@@ -8,8 +8,9 @@ expectations are one-key mappings (`- run: {...}`, `- errno: {...}`) so an error
 from __future__ import annotations
 
 import difflib
+import ipaddress
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, NoReturn
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -19,7 +20,7 @@ from harness.counterfactual import Counterfactual, apply
 from harness.errors import ScenarioError
 from harness.expectations import Expectation
 from harness.schema import CALL_NAME, Host, Link, OneOf, Strict
-from harness.topology import HOSTS
+from harness.topology import ATTACHMENTS, HOSTS
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
 
@@ -32,17 +33,35 @@ class RouteFault(Strict):
     type: Literal["unreachable", "prohibit", "blackhole"]
     to: str = Field(description="destination prefix, may use {placeholders}")
 
+    @model_validator(mode="after")
+    def a_prefix(self) -> RouteFault:
+        return self if is_address(self.to) else error(f"to: {self.to!r} is no address or prefix")
+
 
 class SysctlFault(Strict):
-    key: str = Field(pattern=r"^net\.[a-z0-9_.]+$")
-    value: str | int
+    """A per-namespace sysctl, under net. only (net.core.rmem_max and a few others are global:
+    DESIGN.md); whether the kernel has it is checked before any host is up."""
+
+    key: str = Field(pattern=r"^net\.[a-z0-9_]+(\.[a-z0-9_]+)+$", max_length=120)
+    value: str | int = Field(union_mode="left_to_right")
+
+    @model_validator(mode="after")
+    def a_plain_value(self) -> SysctlFault:
+        text = str(self.value)
+        return (
+            self
+            if text and len(text) < 64 and text.isprintable()
+            else error("value: not a plain value")
+        )
 
 
 class LinkFault(Strict):
     """Impairments on a host's interface towards `network` (netem, or a declared fallback)."""
 
     network: Literal["lan1", "lan2"]
-    direction: Literal["egress", "ingress"] = "egress"
+    # Only egress: a host shapes what leaves it; shape the other direction on the router's
+    # other interface (DESIGN.md).
+    direction: Literal["egress"] = "egress"
     loss: float | None = Field(default=None, ge=0, le=100)
     loss_correlation: float | None = Field(default=None, ge=0, le=100)
     delay: float | None = Field(default=None, ge=0, le=10_000, description="ms")
@@ -51,7 +70,6 @@ class LinkFault(Strict):
     reorder: float | None = Field(default=None, ge=0, le=100)
     duplicate: float | None = Field(default=None, ge=0, le=100)
     corrupt: float | None = Field(default=None, ge=0, le=100)
-    match: str | None = Field(default=None, description="only packets to this {placeholder}")
 
 
 class DropFault(Strict):
@@ -59,7 +77,26 @@ class DropFault(Strict):
 
     what: Literal["tcp-syn", "udp", "icmp", "all"]
     to: str
-    port: int | None = None
+    port: int | None = Field(default=None, ge=1, le=65535)
+
+    @model_validator(mode="after")
+    def an_address(self) -> DropFault:
+        return self if is_address(self.to) else error(f"to: {self.to!r} is no address or prefix")
+
+
+def error(message: str) -> NoReturn:
+    raise ValueError(message)
+
+
+def is_address(text: str) -> bool:
+    """A {placeholder} (checked against the names elsewhere) or a literal IPv4 prefix."""
+    if text.startswith("{") and text.endswith("}") and text.count("{") == 1:
+        return True
+    try:
+        ipaddress.IPv4Network(text, strict=False)
+    except ValueError:
+        return False
+    return True
 
 
 class Fault(OneOf):
@@ -71,6 +108,13 @@ class Fault(OneOf):
     drop: DropFault | None = None
 
     choices = ("route", "no_default_route", "sysctl", "link", "drop")
+
+    @model_validator(mode="after")
+    def on_its_network(self) -> Fault:
+        if self.link is not None and self.link.network not in ATTACHMENTS[self.host]:
+            nets = ", ".join(ATTACHMENTS[self.host])
+            return error(f"link: {self.host} is not on {self.link.network} (it is on {nets})")
+        return self
 
 
 # ---- steps --------------------------------------------------------------------------------
@@ -186,6 +230,14 @@ class Capture(Strict):
     host: Host
     link: Link
 
+    @model_validator(mode="after")
+    def on_the_link(self) -> Capture:
+        if self.link == "lo" or self.link in ATTACHMENTS[self.host]:
+            return self
+        return error(
+            f"{self.host} is not on {self.link} (it is on {', '.join(ATTACHMENTS[self.host])})"
+        )
+
 
 class Scenario(Strict):
     name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
@@ -268,24 +320,75 @@ def path_of(name: str) -> Path:
     return path
 
 
-def load(path: Path) -> Scenario:
+MAX_BYTES = 1024 * 1024  # a scenario is a page or two; anything near this is not one
+MAX_ERRORS = 20  # a broken file reports its first problems, not megabytes of them
+
+
+class UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML keeps the last of two equal keys; a second `expect:` would silently replace the
+    first, so a duplicate is an error naming the key and its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read(path: Path) -> Any:
+    """The YAML data of a scenario file, or a ScenarioError saying what is wrong with it."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise ScenarioError(f"{path}: not valid YAML: {err}") from err
+        size = path.stat().st_size
+        if size > MAX_BYTES:
+            raise ScenarioError(
+                f"{path}: {size} bytes; a scenario file is at most {MAX_BYTES} bytes",
+                hint="is this the right file?",
+            )
+        raw = path.read_bytes()
     except OSError as err:
         raise ScenarioError(f"{path}: cannot read: {err.strerror}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ScenarioError(
+            f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start]:#x})"
+        ) from err
+    try:
+        return yaml.load(text, Loader=UniqueKeyLoader)
+    except yaml.YAMLError as err:
+        raise ScenarioError(f"{path}: not valid YAML: {err}") from err
+    except RecursionError as err:
+        raise ScenarioError(f"{path}: nested too deeply to be a scenario") from err
+
+
+def load(path: Path) -> Scenario:
+    data = read(path)
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            f"{path}: invalid scenario",
+            hint="(top level): a mapping with name, title, ... is expected",
+        )
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
         raise ScenarioError(f"{path}: invalid scenario", hint=describe(err)) from err
+    except RecursionError as err:
+        raise ScenarioError(f"{path}: nested too deeply to be a scenario") from err
 
 
 def describe(err: ValidationError) -> str:
     lines = []
-    for problem in err.errors():
+    problems = err.errors()
+    for problem in problems[:MAX_ERRORS]:
         field = ".".join(str(part) for part in problem["loc"]) or "(top level)"
         lines.append(f"{field}: {problem['msg']}")
+    if len(problems) > MAX_ERRORS:
+        lines.append(f"... and {len(problems) - MAX_ERRORS} more problems")
     return "\n".join(lines)
 
 

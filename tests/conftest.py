@@ -53,7 +53,10 @@ RUN_ID = re.compile(r"(?:sl-?|socklab:)([0-9a-f]{6})")
 def leftovers() -> list[str]:
     """Everything of socklab's left on the machine by runs that are over: a run that is still
     going (its lock held, e.g. another test's under pytest-xdist) is not a leftover."""
-    return [item for item in everything() if not live(item)]
+    stale = [item for item in everything() if not live(item)]
+    # A run that ended between the listing and the lock check took its things with it: only
+    # what is still there on a second look is left over.
+    return sorted(set(stale) & set(everything())) if stale else []
 
 
 def live(item: str) -> bool:
@@ -74,10 +77,11 @@ def everything() -> list[str]:
         for line in links.stdout.splitlines()
         if line.split(":")[1].strip().startswith("sl-")
     ]
-    rules = subprocess.run(
-        ["iptables", "-S", "DOCKER-USER"], capture_output=True, text=True, check=False
-    )
-    found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]
+    for chain in ("DOCKER-USER", "INPUT"):
+        rules = subprocess.run(
+            ["iptables", "-S", chain], capture_output=True, text=True, check=False
+        )
+        found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]
     docker = subprocess.run(
         ["docker", "ps", "-a", "--filter", "label=socklab.run", "--format", "{{.Names}}"],
         capture_output=True,

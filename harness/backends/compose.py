@@ -32,6 +32,9 @@ PROGRAMS_DIR = "/opt/socklab/programs"
 COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
 PROGRAMS_HOST_DIR = Path(__file__).resolve().parents[1] / "programs"
 RULE_CHAIN = "DOCKER-USER"
+# The chains socklab puts rules in; every rule carries the comment socklab:<run id>.
+CHAINS = ("DOCKER-USER", "INPUT")
+Rule = tuple[str, list[str]]  # (chain, spec)
 
 
 def compose_command() -> list[str]:
@@ -70,9 +73,19 @@ def bridge(run_id: str, network: str) -> str:
     return f"{PREFIX}-{run_id}-{network}"
 
 
-def rule(run_id: str, network: str) -> list[str]:
+def rules(run_id: str, network: str) -> list[Rule]:
+    """Forwarded traffic that stays on the bridge crosses Docker's isolation (the router's
+    job); nothing from the bridge reaches the machine itself. The bridge's gateway address is
+    the machine's, and a container with NET_ADMIN could route through it to the machine's
+    other addresses: INPUT drops all of it, whatever the destination. (IPv6 needs no rule:
+    Docker disables it in containers on networks without it, and /proc/sys is read-only
+    there.)"""
     br = bridge(run_id, network)
-    return ["-i", br, "-o", br, "-m", "comment", "--comment", f"socklab:{run_id}", "-j", "ACCEPT"]
+    owned = ["-m", "comment", "--comment", f"socklab:{run_id}"]
+    return [
+        ("DOCKER-USER", ["-i", br, "-o", br, *owned, "-j", "ACCEPT"]),
+        ("INPUT", ["-i", br, *owned, "-j", "DROP"]),
+    ]
 
 
 def used_slots(client: docker.DockerClient) -> set[int]:
@@ -98,7 +111,7 @@ class ComposeBackend:
         self._compose: list[str] = []
         self._containers: dict[str, str] = {}
         self._pids: dict[str, int] = {}
-        self._rules: list[list[str]] = []
+        self._rules: list[Rule] = []
 
     def check(self) -> docker.DockerClient:
         client = engine()
@@ -144,6 +157,11 @@ class ComposeBackend:
 
     def up(self) -> None:
         self._client = client = self.check()
+        # Before the containers exist, so no moment of theirs reaches the machine.
+        for net in NETWORKS:
+            for chain, spec in rules(self.run_id, net):
+                iptables(["-I", chain, *spec])
+                self._rules.append((chain, spec))
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
         last = ""
@@ -174,10 +192,6 @@ class ComposeBackend:
             raise BackendUnavailable(f"compose did not start: {', '.join(missing)}")
         for host in HOSTS:
             self._await_addresses(host)
-        for net in NETWORKS:
-            spec = rule(self.run_id, net)
-            iptables(["-I", RULE_CHAIN, *spec])
-            self._rules.append(spec)
 
     def _await_addresses(self, host: str, deadline: float = 15.0) -> None:
         """Compose attaches a container's second network after starting it: wait for it."""
@@ -195,8 +209,8 @@ class ComposeBackend:
     def down(self) -> None:
         if self._compose:
             self._compose_run("down", "--timeout", "1", "--remove-orphans")
-        for spec in self._rules:
-            iptables(["-D", RULE_CHAIN, *spec], check=False)
+        for chain, spec in self._rules:
+            iptables(["-D", chain, *spec], check=False)
         self._rules = []
         if self._client is not None:
             remove_owned(self._client, self.run_id)
@@ -269,15 +283,17 @@ def owned_runs(client: docker.DockerClient) -> set[str]:
     return runs - {"", "manual"}
 
 
-def owned_rules() -> dict[str, list[list[str]]]:
-    """Run id -> DOCKER-USER rule specs that carry the socklab comment."""
-    done = subprocess.run(
-        ["iptables", "-S", RULE_CHAIN], capture_output=True, text=True, check=False
-    )
-    runs: dict[str, list[list[str]]] = {}
-    for line in done.stdout.splitlines():
-        words = line.split()
-        if len(words) > 2 and words[0] == "-A" and "socklab:" in line:
-            comment = words[words.index("--comment") + 1].strip('"')
-            runs.setdefault(comment.split(":", 1)[1], []).append([w.strip('"') for w in words[2:]])
+def owned_rules() -> dict[str, list[Rule]]:
+    """Run id -> the rules that carry its socklab comment, in every chain socklab uses."""
+    runs: dict[str, list[Rule]] = {}
+    for chain in CHAINS:
+        done = subprocess.run(
+            ["iptables", "-S", chain], capture_output=True, text=True, check=False
+        )
+        for line in done.stdout.splitlines():
+            words = line.split()
+            if len(words) > 2 and words[0] == "-A" and "socklab:" in line:
+                comment = words[words.index("--comment") + 1].strip('"')
+                spec = [w.strip('"') for w in words[2:]]
+                runs.setdefault(comment.split(":", 1)[1], []).append((chain, spec))
     return runs

@@ -20,6 +20,7 @@ import time
 import unp
 
 TESTBED = ipaddress.IPv4Network("10.77.0.0/16")
+BRIDGE_HOST = 254
 LOOPBACK = ipaddress.IPv4Network("127.0.0.0/8")
 MAX_COUNT, MAX_SECONDS = 100_000, 30.0
 
@@ -56,12 +57,25 @@ def syn(src: str, dst: str, sport: int, dport: int, seq: int) -> bytes:
     return header + tcp
 
 
-def allowed(target: str, prefix: str) -> None:
+def machine(ip: ipaddress.IPv4Address) -> bool:
+    """Host part 254 of every testbed /24 is its bridge's address under compose: the machine
+    itself, never a target and never a spoofed source (its RSTs would answer for it)."""
+    return ip in TESTBED and int(ip) & 0xFF == BRIDGE_HOST
+
+
+def allowed(target: str, prefix: str) -> list[ipaddress.IPv4Address]:
+    """The spoofed sources; the target and the prefix checked against the testbed."""
     ip = ipaddress.IPv4Address(target)
     if ip not in TESTBED and ip not in LOOPBACK:
         unp.err_quit(f"synflood: {target} is outside the testbed (10.77.0.0/16): refused")
+    if machine(ip):
+        unp.err_quit(f"synflood: {target} is a bridge's address, the machine's: refused")
     if not ipaddress.IPv4Network(prefix).subnet_of(TESTBED):
         unp.err_quit(f"synflood: source prefix {prefix} is outside 10.77.0.0/16: refused")
+    sources = [a for a in ipaddress.IPv4Network(prefix).hosts() if not machine(a)]
+    if not sources:
+        unp.err_quit(f"synflood: source prefix {prefix} has no address to spoof: refused")
+    return sources
 
 
 def main() -> None:
@@ -73,11 +87,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--source-prefix", default="10.77.1.128/25")
     args = parser.parse_args()
-    allowed(args.target, args.source_prefix)
+    hosts = allowed(args.target, args.source_prefix)
     if not (0 < args.count <= MAX_COUNT and 0 < args.seconds <= MAX_SECONDS and args.rate > 0):
         unp.err_quit(f"synflood: count 1..{MAX_COUNT}, seconds up to {MAX_SECONDS:g}, rate > 0")
     unp.started()
-    hosts = list(ipaddress.IPv4Network(args.source_prefix).hosts())
     sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
     started, sent = time.monotonic(), 0
     while sent < args.count and time.monotonic() - started < args.seconds:

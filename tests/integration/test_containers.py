@@ -5,6 +5,7 @@ The testbed is brought up by the compose backend itself, so these check what sce
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,8 +13,9 @@ from pathlib import Path
 import pytest
 import testinfra
 
-from harness.backends.compose import ComposeBackend
+from harness.backends.compose import ComposeBackend, iptables, rules
 from harness.ownership import RunLock, new_run_id
+from harness.topology import ATTACHMENTS
 
 TOOLS = ["python3", "tcpdump", "ip", "nft", "iptables", "ping", "ps", "setpriv"]
 
@@ -90,3 +92,82 @@ def test_echo_server_listens_and_answers_across_the_router(testbed: ComposeBacke
         assert "String received from the server: ping" in done.stdout
     finally:
         server.stop()
+
+
+REACH = """
+import socket, sys
+kind, address, port = sys.argv[1], sys.argv[2], int(sys.argv[3])
+try:
+    if kind == "tcp":
+        socket.create_connection((address, port), timeout=1.5).close()
+    else:
+        udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        udp.sendto(b"hello machine", (address, port))
+except OSError as err:
+    print("no:", err)
+    sys.exit(1)
+print("reached")
+"""
+
+
+def machine_listeners() -> tuple[socket.socket, socket.socket]:
+    """A TCP listener and a UDP socket on every address of the machine (the bridges' too)."""
+    tcp = socket.socket()
+    tcp.bind(("0.0.0.0", 0))
+    tcp.listen(8)
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.bind(("0.0.0.0", 0))
+    udp.settimeout(1.0)
+    return tcp, udp
+
+
+def reaches(testbed: ComposeBackend, name: str, kind: str, address: str, port: int) -> bool:
+    done = testbed.exec(name, ["python3", "-c", REACH, kind, address, str(port)], timeout=10)
+    return done.returncode == 0 and "reached" in done.stdout
+
+
+@pytest.mark.parametrize("name", ["client", "router", "server"])
+def test_no_container_reaches_the_machine_over_tcp_udp_or_icmp(
+    testbed: ComposeBackend, name: str
+) -> None:
+    """Each bridge's gateway address (x.x.x.254) is the machine's. With socklab's INPUT rule
+    nothing from a testbed bridge is delivered to the machine, also when the container (the
+    router has NET_ADMIN) routes everything through that address. Only the testbed's own
+    bridge addresses are tried (network safety: no other address is ever a target)."""
+    tcp, udp = machine_listeners()
+    tcp_port, udp_port = tcp.getsockname()[1], udp.getsockname()[1]
+    try:
+        for net in ATTACHMENTS[name]:
+            gateway = testbed.topology.bridge_host(net)
+            assert not reaches(testbed, name, "tcp", gateway, tcp_port), f"{name} -> {gateway} tcp"
+            reaches(testbed, name, "udp", gateway, udp_port)
+            with pytest.raises(TimeoutError):
+                udp.recvfrom(64)
+            ping = testbed.exec(name, ["ping", "-c", "1", "-W", "1", gateway])
+            assert ping.returncode != 0, f"{name} pinged the machine at {gateway}"
+        if name == "router":
+            gateway = testbed.topology.bridge_host("lan1")
+            testbed.exec("router", ["ip", "route", "replace", "default", "via", gateway])
+            try:
+                assert not reaches(testbed, "router", "tcp", gateway, tcp_port)
+            finally:
+                testbed.exec("router", ["ip", "route", "del", "default"])
+    finally:
+        tcp.close()
+        udp.close()
+
+
+def test_without_the_input_rule_the_machine_would_answer(testbed: ComposeBackend) -> None:
+    """The counterfactual: the same probe with socklab's rule lifted for a moment connects,
+    so the test above could fail."""
+    tcp, _ = machine_listeners()
+    gateway = testbed.topology.bridge_host("lan1")
+    owned = [r for r in rules(testbed.run_id, "lan1") if r[0] == "INPUT"]
+    for chain, spec in owned:
+        iptables(["-D", chain, *spec])
+    try:
+        assert reaches(testbed, "client", "tcp", gateway, tcp.getsockname()[1])
+    finally:
+        for chain, spec in owned:
+            iptables(["-I", chain, *spec])
+        tcp.close()

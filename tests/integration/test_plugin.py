@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from harness.pytest_plugin import Socklab
-from tests.conftest import BACKENDS, ROOT, leftovers
+from tests.conftest import BACKENDS, ROOT, everything, leftovers
 
 C = ROOT / "harness" / "programs" / "c" / "bin"
 
@@ -37,6 +37,6 @@ def test_a_failing_test_still_tears_the_lab_down(socklab: Socklab, clean_machine
     with pytest.raises(AssertionError, match="the user's assertion"):  # noqa: SIM117
         with socklab.scenario("refused", backend="netns") as lab:
             lab.run("server", ["sleep", "30"], background=True)
-            assert leftovers(), "the lab is up"
+            assert everything(), "the lab is up"
             raise AssertionError("the user's assertion")
     assert leftovers() == []

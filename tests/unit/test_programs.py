@@ -155,6 +155,9 @@ def test_synflood_refuses_targets_outside_the_testbed() -> None:
         ["8.8.8.8", "--port", "80"],
         ["10.77.2.10", "--port", "80", "--source-prefix", "192.168.0.0/24"],
         ["10.77.2.10", "--port", "80", "--count", "1000000"],
+        # a bridge's address is the machine's (issue #9): not a target, not a spoofed source
+        ["10.77.1.254", "--port", "80"],
+        ["10.77.2.10", "--port", "80", "--source-prefix", "10.77.1.254/32"],
     ):
         done = run("synflood", *args)
         assert done.returncode == 1
