@@ -67,7 +67,7 @@ def clean_docker() -> list[str]:
             ownership.forget(run_id)
     for run_id, owned in compose.owned_rules().items():
         if not ownership.is_live(run_id):
-            for chain, spec in owned:
-                compose.iptables(["-D", chain, *spec], check=False)
-                removed.append(f"{chain} rule {' '.join(spec)}")
+            for tool, chain, spec in owned:
+                compose.iptables(["-D", chain, *spec], check=False, tool=tool)
+                removed.append(f"{tool} {chain} rule {' '.join(spec)}")
     return removed

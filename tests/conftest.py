@@ -77,10 +77,8 @@ def everything() -> list[str]:
         for line in links.stdout.splitlines()
         if line.split(":")[1].strip().startswith("sl-")
     ]
-    for chain in ("DOCKER-USER", "INPUT"):
-        rules = subprocess.run(
-            ["iptables", "-S", chain], capture_output=True, text=True, check=False
-        )
+    for tool, chain in (("iptables", "DOCKER-USER"), ("iptables", "INPUT"), ("ip6tables", "INPUT")):
+        rules = subprocess.run([tool, "-S", chain], capture_output=True, text=True, check=False)
         found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]
     docker = subprocess.run(
         ["docker", "ps", "-a", "--filter", "label=socklab.run", "--format", "{{.Names}}"],

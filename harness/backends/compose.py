@@ -33,8 +33,9 @@ COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
 PROGRAMS_HOST_DIR = Path(__file__).resolve().parents[1] / "programs"
 RULE_CHAIN = "DOCKER-USER"
 # The chains socklab puts rules in; every rule carries the comment socklab:<run id>.
-CHAINS = ("DOCKER-USER", "INPUT")
-Rule = tuple[str, list[str]]  # (chain, spec)
+CHAINS = (("iptables", "DOCKER-USER"), ("iptables", "INPUT"), ("ip6tables", "INPUT"))
+Rule = tuple[str, str, list[str]]  # (tool, chain, spec)
+IPV6 = Path("/proc/net/if_inet6").exists()
 
 
 def compose_command() -> list[str]:
@@ -77,15 +78,17 @@ def rules(run_id: str, network: str) -> list[Rule]:
     """Forwarded traffic that stays on the bridge crosses Docker's isolation (the router's
     job); nothing from the bridge reaches the machine itself. The bridge's gateway address is
     the machine's, and a container with NET_ADMIN could route through it to the machine's
-    other addresses: INPUT drops all of it, whatever the destination. (IPv6 needs no rule:
-    Docker disables it in containers on networks without it, and /proc/sys is read-only
-    there.)"""
+    other addresses: INPUT drops all of it, whatever the destination; for IPv6 too, since the
+    bridge and its ports carry link-local addresses even on networks without IPv6."""
     br = bridge(run_id, network)
     owned = ["-m", "comment", "--comment", f"socklab:{run_id}"]
-    return [
-        ("DOCKER-USER", ["-i", br, "-o", br, *owned, "-j", "ACCEPT"]),
-        ("INPUT", ["-i", br, *owned, "-j", "DROP"]),
+    found = [
+        ("iptables", "DOCKER-USER", ["-i", br, "-o", br, *owned, "-j", "ACCEPT"]),
+        ("iptables", "INPUT", ["-i", br, *owned, "-j", "DROP"]),
     ]
+    if IPV6:
+        found.append(("ip6tables", "INPUT", ["-i", br, *owned, "-j", "DROP"]))
+    return found
 
 
 def used_slots(client: docker.DockerClient) -> set[int]:
@@ -159,9 +162,9 @@ class ComposeBackend:
         self._client = client = self.check()
         # Before the containers exist, so no moment of theirs reaches the machine.
         for net in NETWORKS:
-            for chain, spec in rules(self.run_id, net):
-                iptables(["-I", chain, *spec])
-                self._rules.append((chain, spec))
+            for tool, chain, spec in rules(self.run_id, net):
+                iptables(["-I", chain, *spec], tool=tool)
+                self._rules.append((tool, chain, spec))
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
         last = ""
@@ -209,8 +212,8 @@ class ComposeBackend:
     def down(self) -> None:
         if self._compose:
             self._compose_run("down", "--timeout", "1", "--remove-orphans")
-        for chain, spec in self._rules:
-            iptables(["-D", chain, *spec], check=False)
+        for tool, chain, spec in self._rules:
+            iptables(["-D", chain, *spec], check=False, tool=tool)
         self._rules = []
         if self._client is not None:
             remove_owned(self._client, self.run_id)
@@ -250,13 +253,18 @@ class ComposeBackend:
         return exec_by_spawn(self, host, argv, timeout=timeout, user=user)
 
 
-def iptables(args: list[str], check: bool = True) -> None:
+def iptables(args: list[str], check: bool = True, tool: str = "iptables") -> None:
+    # -w: wait for the xtables lock that dockerd and other runs take too, never race them.
     done = subprocess.run(
-        ["iptables", *args], capture_output=True, text=True, check=False, start_new_session=True
+        [tool, "-w", "10", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        start_new_session=True,
     )
     if check and done.returncode != 0:
         raise BackendUnavailable(
-            f"iptables {' '.join(args[:2])} failed: {done.stderr.strip()}",
+            f"{tool} {' '.join(args[:2])} failed: {done.stderr.strip()}",
             hint="the compose backend needs root and Docker's DOCKER-USER chain",
         )
 
@@ -286,14 +294,12 @@ def owned_runs(client: docker.DockerClient) -> set[str]:
 def owned_rules() -> dict[str, list[Rule]]:
     """Run id -> the rules that carry its socklab comment, in every chain socklab uses."""
     runs: dict[str, list[Rule]] = {}
-    for chain in CHAINS:
-        done = subprocess.run(
-            ["iptables", "-S", chain], capture_output=True, text=True, check=False
-        )
+    for tool, chain in CHAINS:
+        done = subprocess.run([tool, "-S", chain], capture_output=True, text=True, check=False)
         for line in done.stdout.splitlines():
             words = line.split()
             if len(words) > 2 and words[0] == "-A" and "socklab:" in line:
                 comment = words[words.index("--comment") + 1].strip('"')
                 spec = [w.strip('"') for w in words[2:]]
-                runs.setdefault(comment.split(":", 1)[1], []).append((chain, spec))
+                runs.setdefault(comment.split(":", 1)[1], []).append((tool, chain, spec))
     return runs

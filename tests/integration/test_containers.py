@@ -162,12 +162,12 @@ def test_without_the_input_rule_the_machine_would_answer(testbed: ComposeBackend
     so the test above could fail."""
     tcp, _ = machine_listeners()
     gateway = testbed.topology.bridge_host("lan1")
-    owned = [r for r in rules(testbed.run_id, "lan1") if r[0] == "INPUT"]
-    for chain, spec in owned:
+    owned = [r for r in rules(testbed.run_id, "lan1") if r[:2] == ("iptables", "INPUT")]
+    for _, chain, spec in owned:
         iptables(["-D", chain, *spec])
     try:
         assert reaches(testbed, "client", "tcp", gateway, tcp.getsockname()[1])
     finally:
-        for chain, spec in owned:
+        for _, chain, spec in owned:
             iptables(["-I", chain, *spec])
         tcp.close()

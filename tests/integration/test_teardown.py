@@ -95,6 +95,9 @@ def test_after_kill_9_clean_removes_the_leftovers(
     assert no_programs_left()
 
 
+# Serial: three compose runs at once (this test's two and another worker's) once lost the
+# client's SYN on its own bridge (ARP answered, no SYN in 4.7 s); see the closing note of #8.
+@pytest.mark.serial
 def test_two_compose_runs_at_once_do_not_collide(clean_machine: None) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(
