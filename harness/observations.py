@@ -21,8 +21,6 @@ from harness.pcap import Packet
 from harness.strace import Call
 from harness.terms import PLACEHOLDER, Term, call_names, placeholder_term, terms_of
 
-ENDPOINT = re.compile(r"(\d+\.\d+\.\d+\.\d+):(\d+)")
-
 
 @dataclass
 class StepResult:
@@ -79,11 +77,12 @@ class StepResult:
         return next((c for c in self.calls if c.name in names), None)
 
     def endpoints(self) -> set[tuple[str, int]]:
-        """Every local and remote (address, port) of the step's sockets, as strace saw them."""
+        """The (address, port) pairs the step's sockets were seen with: the peers it connected
+        or sent to, the peers it accepted, what it bound or asked getsockname() about."""
         found: set[tuple[str, int]] = set()
         for call in self.calls:
-            for addr, port in ENDPOINT.findall(call.socket or ""):
-                found.add((addr, int(port)))
+            if call.address and call.address[1]:
+                found.add(call.address)  # a refused connect() talked to its peer too
         return found
 
 

@@ -103,9 +103,14 @@ class Report:
         return path
 
 
+# Questions, not actions: Python asks them when it prints an unclosed socket at exit.
+QUERIES = ("getsockname", "getpeername")
+
+
 def errnos(step: StepResult) -> list[str]:
     """The errno names the step's socket calls returned, in order, each once."""
-    return list(dict.fromkeys(f"{c.name}: {c.errno}" for c in step.calls if c.errno))
+    failed = [c for c in step.calls if c.errno and c.name not in QUERIES]
+    return list(dict.fromkeys(f"{c.name}: {c.errno}" for c in failed))
 
 
 def paragraphs(text: str) -> str:
@@ -246,7 +251,8 @@ def render(report: Report, console: Console) -> None:
             Text(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
         )
     console.print(steps_table(report))
-    console.print(Panel(timeline(report), title="Calls and packets (seconds; step or link)"))
+    title = "Calls (strace) and packets (tcpdump), one clock to within about a millisecond"
+    console.print(Panel(timeline(report), title=title))
     ladder = render_ladder(report.observations.evidence(), list(HOSTS), report.host_of)
     book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
     ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")

@@ -39,18 +39,21 @@ SIGNALS = {
 
 
 def listening_port(name: str, trace: Path) -> str:
-    """The port a step's listen() (or, for UDP, bind()) is on, from its strace record: the
-    descriptor's -yy decoration shows the port the kernel chose even for bind(0)."""
+    """The port a step's program bound, from its strace record: the port it asked bind() for,
+    or, for bind(0), what getsockname() told it the kernel chose."""
     calls = strace.read(trace)
-    for call in calls:
-        if call.name == "listen" and call.errno is None and call.socket:
-            local = call.socket.split("[", 1)[-1].rstrip("]").split("->")[0]
-            if ":" in local:
-                return local.rsplit(":", 1)[1]
+    bound = {c.socket for c in calls if c.name in ("bind", "listen") and c.errno is None}
     for call in calls:
         if call.name == "bind" and call.errno is None and call.address and call.address[1]:
             return str(call.address[1])
-    raise ScenarioError(f"{{step.{name}.port}}: step {name!r} has not bound a port")
+    for call in calls:
+        asked = call.name == "getsockname" and call.socket in bound
+        if asked and call.address and call.address[1]:
+            return str(call.address[1])
+    raise ScenarioError(
+        f"{{step.{name}.port}}: step {name!r} has not bound a port (with bind(0), the port is "
+        "known only once the program asks getsockname())"
+    )
 
 
 def expander(

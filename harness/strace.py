@@ -1,20 +1,23 @@
 """What a program did, seen from the outside: strace's record parsed into socket calls.
 
-Every program a step starts runs under `strace -f -ttt -T -yy`, whatever language it is written
+Every program a step starts runs under `strace -f -ttt -T -y`, whatever language it is written
 in; the harness never asks the program what it did. Each line of the record becomes a `Call`:
 pid, name, start (epoch seconds, the clock the pcaps use), duration, return value, errno name
 and the decoded address. A call strace saw begin but never end (the program was stopped while
 blocked in it) has no duration and is marked `blocked`.
 
 Only socket calls are kept: the network calls, and read/write/close/poll on a descriptor that
-strace's `-yy` shows to be a socket (Python reads its own modules with read(), too).
+strace's `-y` shows to be a socket (Python reads its own modules with read(), too). `-y` names a
+socket by its inode; the kind (TCP, UDP, RAW) comes from the socket() call that made it.
+(`-yy` would add each socket's addresses, but its sock_diag lookup costs ~3.4 ms a call, which
+a program feels: measured with bench/strace_overhead.py's method.)
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +42,11 @@ GENERIC = {"read", "write", "readv", "writev", "close", "poll", "ppoll", "select
 def command(trace: str) -> list[str]:
     """The strace argv that writes `trace`; the program's argv follows it."""
     # -f: follow fork (a concurrent server's children); -ttt: epoch timestamps, comparable
-    # with the pcaps; -T: time spent in each call; -yy: descriptors decorated with the socket's
-    # protocol and addresses; -qq: no attach/detach chatter; -s 64: short data strings;
+    # with the pcaps; -T: time spent in each call; -y: descriptors decorated with what they are
+    # (socket:[inode]); -qq: no attach/detach chatter; -s 64: short data strings;
     # --seccomp-bpf: the kernel stops the program only for traced calls, so its start-up
     # (hundreds of stat and open calls) is not slowed.
-    flags = ["--seccomp-bpf", "-f", "-ttt", "-T", "-yy", "-qq", "-s", "64"]
+    flags = ["--seccomp-bpf", "-f", "-ttt", "-T", "-y", "-qq", "-s", "64"]
     return ["strace", *flags, "-e", "trace=" + ",".join(TRACED), "-o", trace, "--"]
 
 
@@ -56,11 +59,12 @@ class Call:
     result: int | None
     errno: str | None
     fd: int | None = None
-    socket: str | None = None  # strace's -yy view of the descriptor: "TCP:[a:p->b:q]"
+    socket: str | None = None  # the descriptor: "TCP:[inode]" (-y, kind from socket())
     address: tuple[str, int] | None = None  # the sockaddr argument (connect, bind, sendto ...)
     level: str | None = None  # setsockopt/getsockopt level and option names
     option: str | None = None
     value: int | None = None  # the option's value, when strace shows an integer
+    made: str | None = None  # the descriptor a call returned (socket, accept): "socket:[inode]"
 
     @property
     def blocked(self) -> bool:
@@ -85,6 +89,7 @@ class Call:
             "level": self.level,
             "option": self.option,
             "value": self.value,
+            "made": self.made,
             "blocked": self.blocked,
         }
 
@@ -104,6 +109,7 @@ class Call:
             level=data.get("level"),
             option=data.get("option"),
             value=data.get("value"),
+            made=data.get("made"),
         )
 
 
@@ -121,6 +127,8 @@ SOCKOPT = re.compile(
     r"^\d+(?:<[A-Za-z0-9]+:\[[^\]]*\]>)?, "
     r"(?P<level>[A-Z_]+), (?P<option>[A-Z_0-9]+), \[(?P<v>-?\d+)"
 )
+KINDS = {"SOCK_STREAM": "TCP", "SOCK_DGRAM": "UDP", "SOCK_RAW": "RAW"}
+INODE = re.compile(r"^socket:\[(\d+)\]$")
 SOCKET_KINDS = ("TCP", "UDP", "RAW", "UNIX", "socket", "TCPv6", "UDPv6", "NETLINK", "PACKET")
 
 
@@ -156,10 +164,17 @@ def finish(pid: int, name: str, start: float, args: str, tail: str | None) -> Ca
         opt = SOCKOPT.match(args)
         if opt is not None:
             level, option, value = opt.group("level"), opt.group("option"), int(opt.group("v"))
-    if name == "socket" and result is not None and result >= 0 and tail:
+    made = None
+    if result is not None and result >= 0 and tail:
         deco_match = RESULT.search(tail)
         if deco_match and deco_match.group("deco"):
-            deco = deco_match.group("deco").strip("<>")
+            made = deco_match.group("deco").strip("<>")
+    if name == "socket":
+        deco = made
+        inode = INODE.match(made or "")
+        kind = next((k for n, k in KINDS.items() if n in args), None)
+        if inode and kind:
+            deco = f"{kind}:[{inode.group(1)}]"
     if tail is not None and result is None and errno is None:
         duration = None  # "= ?": still inside the call when the process was killed
     return Call(
@@ -175,11 +190,33 @@ def finish(pid: int, name: str, start: float, args: str, tail: str | None) -> Ca
         level=level,
         option=option,
         value=value,
+        made=made,
     )
 
 
+def named(calls: list[Call]) -> list[Call]:
+    """`socket:[inode]` (-y) as `TCP:[inode]`: the kind each socket() call made, inherited by
+    the sockets accept() returns. -yy decorations (`TCP:[...]`) pass through unchanged."""
+    kinds: dict[str, str] = {}
+    for call in calls:
+        if call.name == "socket" and call.socket and ":[" in call.socket:
+            kind, _, rest = call.socket.partition(":[")
+            kinds[rest.rstrip("]")] = kind
+    result = []
+    for call in calls:
+        found = INODE.match(call.socket or "")
+        if found and found.group(1) in kinds:
+            call = replace(call, socket=f"{kinds[found.group(1)]}:[{found.group(1)}]")
+        result.append(call)
+        if call.name in ("accept", "accept4") and call.made and call.socket:
+            made = INODE.match(call.made)
+            if made:
+                kinds[made.group(1)] = call.socket.split(":", 1)[0]
+    return result
+
+
 def parse(lines: Iterable[str]) -> list[Call]:
-    """strace -f -ttt -T -yy lines -> calls in the order they began."""
+    """strace -f -ttt -T -y lines -> calls in the order they began."""
     calls: list[Call] = []
     pending: dict[int, tuple[str, float, str]] = {}  # pid -> (name, start, args so far)
     for raw in lines:
@@ -211,7 +248,10 @@ def parse(lines: Iterable[str]) -> list[Call]:
         call = finish(pid, name, start, head, None)
         if call is not None:
             calls.append(call)
-    return sorted(calls, key=lambda c: c.start)
+    ordered = sorted(calls, key=lambda c: c.start)
+    # accept's new socket takes the kind of the listener: resolve in order, twice over for
+    # sockets accepted before their first use appears
+    return named(named(ordered))
 
 
 def read(path: Path) -> list[Call]:

@@ -89,3 +89,32 @@ def test_a_line_cut_short_by_a_kill_is_a_call_never_seen_to_end() -> None:
 def test_calls_survive_a_round_trip_through_json() -> None:
     for call in strace.parse(SERVER.splitlines() + BLOCKED.splitlines()):
         assert strace.Call.from_json(call.to_json()) == call
+
+
+PLAIN_Y = """\
+12 1700000000.000 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 3<socket:[100]> <0.000020>
+12 1700000000.001 bind(3<socket:[100]>, {sa_family=AF_INET, sin_port=htons(0), sin_addr=inet_addr("0.0.0.0")}, 16) = 0 <0.000010>
+12 1700000000.002 listen(3<socket:[100]>, 8) = 0 <0.000010>
+12 1700000000.003 accept4(3<socket:[100]>, {sa_family=AF_INET, sin_port=htons(40000), sin_addr=inet_addr("10.77.1.10")}, [16], SOCK_CLOEXEC) = 4<socket:[101]> <0.5>
+13 1700000000.600 read(4<socket:[101]>, "hi\\n", 4096) = 3 <0.000010>
+12 1700000000.700 socket(AF_INET, SOCK_DGRAM, IPPROTO_IP) = 5<socket:[102]> <0.000020>
+12 1700000000.701 write(5<socket:[102]>, "x", 1) = 1 <0.000010>
+12 1700000000.702 read(0</dev/null>, "", 1) = 0 <0.000010>
+"""  # noqa: E501
+
+
+def test_with_plain_y_a_sockets_kind_comes_from_the_call_that_made_it() -> None:
+    calls = strace.parse(PLAIN_Y.splitlines())
+    assert [c.name for c in calls] == [
+        "socket",
+        "bind",
+        "listen",
+        "accept4",
+        "read",
+        "socket",
+        "write",
+    ]
+    assert calls[2].socket == "TCP:[100]"
+    assert calls[3].made == "socket:[101]"
+    assert calls[4].socket == "TCP:[101]", "an accepted socket is the listener's kind"
+    assert calls[6].socket == "UDP:[102]"
