@@ -27,6 +27,7 @@ from harness.expectations import (
 )
 from harness.observations import Observations, counter_delta, missing, number, resolve
 from harness.pcap import Packet
+from harness.strace import Call
 
 ICMP_NAMES = {
     (3, 0): "net-unreachable",
@@ -104,10 +105,19 @@ def check_output(spec: Output, obs: Observations) -> Outcome:
     return Outcome("output", f"{spec.step} {spec.stream} " + " and ".join(wants), shown, ok)
 
 
-def untraced(obs: Observations, step: str) -> str | None:
+def the_call(kind: str, want: str, step: str, name: str, obs: Observations) -> Call | Outcome:
+    """The step's first such call, or the failed outcome that says why there is none to judge:
+    no strace record, never called, or still blocked in it when stopped."""
     if not obs.steps[step].traced:
-        return f"no strace record for {step}: its calls cannot be judged"
-    return None
+        return Outcome(
+            kind, want, f"no strace record for {step}: its calls cannot be judged", False
+        )
+    call = obs.first_call(step, name)
+    if call is None:
+        return Outcome(kind, want, f"{step} never called {name}()", False)
+    if call.blocked:
+        return Outcome(kind, want, "still blocked in it when stopped", False)
+    return call
 
 
 def check_errno(spec: Errno, obs: Observations) -> Outcome:
@@ -116,29 +126,20 @@ def check_errno(spec: Errno, obs: Observations) -> Outcome:
         if spec.name
         else f"{spec.call}() in {spec.step} succeeds"
     )
-    problem = untraced(obs, spec.step)
-    if problem:
-        return Outcome("errno", want, problem, False)
-    call = obs.first_call(spec.step, spec.call)
-    if call is None:
-        return Outcome("errno", want, f"{spec.step} never called {spec.call}()", False)
-    if call.blocked:
-        return Outcome("errno", want, "still blocked in it when stopped", False)
+    call = the_call("errno", want, spec.step, spec.call, obs)
+    if isinstance(call, Outcome):
+        return call
     return Outcome("errno", want, call.errno or "success", call.errno == spec.name)
 
 
 def check_elapsed(spec: Elapsed, obs: Observations) -> Outcome:
     want = f"{spec.call}() in {spec.step} takes {spec.min:g}..{spec.max:g} s"
-    problem = untraced(obs, spec.step)
-    if problem:
-        return Outcome("elapsed", want, problem, False)
-    call = obs.first_call(spec.step, spec.call)
-    if call is None:
-        return Outcome("elapsed", want, f"{spec.step} never called {spec.call}()", False)
-    if call.duration is None:
-        return Outcome("elapsed", want, "still blocked in it when stopped", False)
-    ok = spec.min <= call.duration <= spec.max
-    return Outcome("elapsed", want, f"{call.duration:.6f} s ({call.errno or 'success'})", ok)
+    call = the_call("elapsed", want, spec.step, spec.call, obs)
+    if isinstance(call, Outcome):
+        return call
+    took = call.duration or 0.0
+    ok = spec.min <= took <= spec.max
+    return Outcome("elapsed", want, f"{took:.6f} s ({call.errno or 'success'})", ok)
 
 
 def port_of(value: int | str | None, obs: Observations) -> int | None:
