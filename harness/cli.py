@@ -167,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     stopping.install()
     try:
-        code: int = args.func(args)
+        try:
+            code: int = args.func(args)
+        finally:
+            stopping.settle()  # the work is over: a late Ctrl-C must not turn exit 130 into -2
         return code
     except ScenarioError as error:
         report_error(error)

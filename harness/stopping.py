@@ -20,6 +20,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _main_pid = os.getpid()
 _tearing_down = 0  # nesting depth of Teardown stacks being unwound
 _ignored = 0
+_settled = False  # the command has finished: nothing is left to stop
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -32,7 +33,7 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     global _ignored
     if os.getpid() != _main_pid:
         os._exit(128 + signum)
-    if _tearing_down:
+    if _tearing_down or _settled:
         _ignored += 1
         os.write(
             sys.stderr.fileno(),
@@ -48,6 +49,16 @@ def install() -> None:
     _main_pid = os.getpid()
     for signum in HANDLED:
         signal.signal(signum, on_signal)
+
+
+def settle() -> None:
+    """The command's work is over. Late signals are ignored by the kernel itself: Python puts
+    back the default action of a signal whose handler is its own when it shuts down, and a
+    late Ctrl-C would then turn exit 130 into death by SIGINT; SIG_IGN it leaves alone."""
+    global _settled
+    _settled = True
+    for signum in HANDLED:
+        signal.signal(signum, signal.SIG_IGN)
 
 
 def ignored() -> int:

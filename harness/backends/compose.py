@@ -160,16 +160,15 @@ class ComposeBackend:
 
     def up(self) -> None:
         self._client = client = self.check()
-        # Before the containers exist, so no moment of theirs reaches the machine.
-        for net in NETWORKS:
-            for tool, chain, spec in rules(self.run_id, net):
-                iptables(["-I", chain, *spec], tool=tool)
-                self._rules.append((tool, chain, spec))
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
         last = ""
         for slot in free[:3]:  # another run may grab the same slot between list and create
             self.topology = Topology(slot)
+            # The rules go in before the containers exist, so no moment of theirs reaches the
+            # machine; and again on every attempt, since down() after a failed one takes them
+            # out (without the ACCEPT, even the client's SYN to the router dies on the bridge).
+            self._insert_rules()
             done = self._compose_run("up", "-d", "--no-build")
             if done.returncode == 0:
                 try:
@@ -183,6 +182,12 @@ class ComposeBackend:
             if "overlap" not in done.stderr:
                 break
         raise BackendUnavailable(f"docker compose up failed: {last}", hint="see `socklab doctor`")
+
+    def _insert_rules(self) -> None:
+        for net in NETWORKS:
+            for tool, chain, spec in rules(self.run_id, net):
+                iptables(["-I", chain, *spec], tool=tool)
+                self._rules.append((tool, chain, spec))
 
     def _after_up(self, client: docker.DockerClient) -> None:
         filters = {"label": [f"com.docker.compose.project={project(self.run_id)}"]}

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, leftovers, socklab
+from tests.conftest import ROOT, everything, leftovers, socklab
 
 LONG = """
 name: long
@@ -49,7 +49,7 @@ def wait_until_running(proc: subprocess.Popen[str], deadline: float = 60) -> Non
         found = subprocess.run(
             ["pgrep", "-f", "programs/tcpserv01.py"], capture_output=True, check=False
         )
-        if found.returncode == 0 and leftovers():
+        if found.returncode == 0 and everything():  # the run's own things: it is live
             time.sleep(0.3)
             return
         assert proc.poll() is None, proc.communicate()
@@ -95,8 +95,10 @@ def test_after_kill_9_clean_removes_the_leftovers(
     assert no_programs_left()
 
 
-# Serial: three compose runs at once (this test's two and another worker's) once lost the
-# client's SYN on its own bridge (ARP answered, no SYN in 4.7 s); see the closing note of #8.
+# Serial: while dockerd creates or removes any network it takes the DOCKER-USER jump out of
+# FORWARD for ~25 ms (measured), and a routed SYN then dies in Docker's isolation rules: a
+# third run starting meanwhile costs refused a 1 s retransmission. It also caught a real bug:
+# a retry after a taken slot used to lose the run's DOCKER-USER rules.
 @pytest.mark.serial
 def test_two_compose_runs_at_once_do_not_collide(clean_machine: None) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
@@ -194,6 +196,8 @@ def test_signals_at_random_points_and_during_teardown_leave_nothing(
             if proc.poll() is None:
                 proc.send_signal(chooser.choice(signals))
         _, err = proc.communicate(timeout=90)
-        assert proc.returncode in (130, 0, 1), err[-2000:]
+        # A signal that lands while Python is still importing socklab kills it the default way
+        # (nothing is made yet); after that, socklab's own exit code.
+        assert proc.returncode in (130, 0, 1) or (proc.returncode < 0 and not err), err[-2000:]
         assert leftovers() == [], f"trial {trial}: {leftovers()}\n{err[-2000:]}"
         assert no_programs_left(), f"trial {trial}"
