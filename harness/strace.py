@@ -248,10 +248,8 @@ def parse(lines: Iterable[str]) -> list[Call]:
         call = finish(pid, name, start, head, None)
         if call is not None:
             calls.append(call)
-    ordered = sorted(calls, key=lambda c: c.start)
-    # accept's new socket takes the kind of the listener: resolve in order, twice over for
-    # sockets accepted before their first use appears
-    return named(named(ordered))
+    # In time order, so that an accepted socket's kind is known before its first use.
+    return named(sorted(calls, key=lambda c: c.start))
 
 
 def read(path: Path) -> list[Call]:
