@@ -9,7 +9,7 @@ HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
 # The node image is needed only where the compose backend will run.
 NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
-HOST_PACKAGES := tcpdump nftables iptables util-linux mmdebstrap strace gcc libc6-dev make
+HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make
 
 .PHONY: help setup images scenario suite test lint clean distclean
 

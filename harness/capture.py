@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyroute2 import NetNS
 
-from harness.backends.base import Backend, Process
+from harness.backends.base import Backend, Process, spawn_on_machine
 from harness.errors import RunError
 from harness.observations import CaptureRecord
 from harness.pcap import Packet, PcapError, merge, read_pcap
@@ -54,11 +54,14 @@ def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     )
     pcap = rundir / f"{host}-{link}.pcap"
     log = rundir / f"{host}-{link}.tcpdump.log"
+    # The machine's tcpdump, in the host's network namespace only: the pcap goes straight to
+    # the run folder, where no program in a host can touch it, and on both backends alike.
     # -Z root: tcpdump would drop to its own user and then fail to write into the run folder.
     # --immediate-mode: without it packets wait in the ring buffer and a SIGINT loses them.
     argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root", "-s", "512"]
     argv += ["-w", str(pcap)]
-    process = backend.spawn(host, argv, stdout=rundir / f"{host}-{link}.tcpdump.out", stderr=log)
+    out = rundir / f"{host}-{link}.tcpdump.out"
+    process = spawn_on_machine(backend, host, argv, stdout=out, stderr=log)
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
         if "listening on" in log.read_text(errors="replace"):

@@ -61,6 +61,7 @@ def doctor(console: Console) -> int:
     checks += docker_checks()
     checks += [tool("tcpdump", "tcpdump"), tool("nft", "nftables"), tool("iptables", "iptables")]
     checks += [tool("nsenter", "util-linux"), tool("setpriv", "util-linux")]
+    checks.append(tool("bwrap", "bubblewrap"))  # the netns backend's box for a program
     if root:
         from harness.probe import probe
 
@@ -96,9 +97,11 @@ def doctor(console: Console) -> int:
             "" if check.ok else check.fix,
         )
     console.print(table)
-    netns_ready = root and all(c.ok for c in checks if c.name in ("tcpdump", "nsenter", "setpriv"))
+    # Both backends capture with the machine's tcpdump in a host's network namespace.
+    machine = ("tcpdump", "nsenter")
+    netns_ready = root and all(c.ok for c in checks if c.name in (*machine, "setpriv", "bwrap"))
     compose_ready = all(
-        c.ok for c in checks if c.name in ("docker engine", "compose", "node image")
+        c.ok for c in checks if c.name in (*machine, "docker engine", "compose", "node image")
     )
     console.print(
         f"netns backend: {'ready' if netns_ready else 'not ready'}; "

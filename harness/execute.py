@@ -11,6 +11,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from harness import files
 from harness.backends.base import Backend
 from harness.errors import ScenarioError
 from harness.ownership import RunLock, new_run_id
@@ -46,10 +47,10 @@ def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None
 
 
 def new_rundir(name: str, run_id: str) -> Path:
-    rundir = RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
-    rundir.mkdir(parents=True)
-    rundir.chmod(0o777)  # steps may run as an unprivileged user and write their event files
-    return rundir
+    """The run's folder: the harness's alone (0755). What programs in a host write goes to
+    that host's outbox under it (the backend makes those; harness/files.py reads them)."""
+    RUNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    return files.private_dir(RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}")
 
 
 def run_plan(

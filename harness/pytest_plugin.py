@@ -59,10 +59,12 @@ class Lab:
         timeout: float = 10.0,
         background: bool = False,
         traced: bool = True,
+        caps: Sequence[str] = (),
     ) -> StepResult:
         """Run a command in `client`, `router` or `server`, under strace; relative paths are
         looked up in the mounted directory. Past `timeout` the program is stopped (its result
-        then says stopped_by_harness)."""
+        then says stopped_by_harness). It runs confined like a scenario's step, with only
+        `caps` ("net_bind_service", "net_raw")."""
         run = Run.model_validate(
             {
                 "name": next(self._names),
@@ -72,6 +74,7 @@ class Lab:
                 "timeout": timeout,
                 "background": background,
                 "untraced": None if traced else "asked for by the caller",
+                "caps": list(caps),
             }
         )
         return self._execution.run_step(run)

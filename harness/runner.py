@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import capture, counters, faults, strace
+from harness import capture, counters, faults, files, strace
 from harness.backends.base import OUTPUT_CAP, Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
 from harness.nsenter import read_proc_net
@@ -57,7 +57,7 @@ def listening_port(name: str, trace: Path) -> str:
 
 
 def expander(
-    names: dict[str, str], results: dict[str, StepResult], rundir: Path
+    names: dict[str, str], results: dict[str, StepResult], traces: dict[str, Path]
 ) -> Callable[[str], str]:
     """Fill {server}, {lan1.unassigned} ... and {step.NAME.port}, the port a step listens on."""
 
@@ -67,7 +67,7 @@ def expander(
         if len(parts) == 3 and parts[0] == "step" and parts[2] == "port":
             if parts[1] not in results:
                 raise ScenarioError(f"{{{key}}}: step {parts[1]!r} has not started yet")
-            return listening_port(parts[1], rundir / f"{parts[1]}.strace")
+            return listening_port(parts[1], traces[parts[1]])
         if key not in names:
             raise ScenarioError(f"unknown placeholder {{{key}}}", hint=f"known: {sorted(names)}")
         return names[key]
@@ -137,7 +137,9 @@ class Execution:
         self.counters: dict[str, dict[str, int]] = {}
         self.snapshots: dict[str, list[str]] = {}
         self.stack = Teardown()
-        self.expand = expander(backend.topology.names(), self.results, rundir)
+        self.traces: dict[str, Path] = {}  # step -> its strace record, in its host's outbox
+        self.events: dict[str, Path] = {}
+        self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
         self.window_end = float("inf")
         self.started = 0.0
@@ -159,7 +161,7 @@ class Execution:
         self.stack.callback(self._teardown_hosts)
         self.backend.up()
         self.names = self.backend.topology.names()  # compose picks its slot during up()
-        self.expand = expander(self.names, self.results, self.rundir)
+        self.expand = expander(self.names, self.results, self.traces)
         self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
         for fault in self.scenario.faults:
             self._fault(fault)
@@ -241,13 +243,11 @@ class Execution:
             head = list(run.command or [])
         return head + [self.expand(arg) for arg in run.args]
 
-    def _shared_file(self, name: str) -> Path:
-        """A file the program (or strace) in the host writes: the step may run as an
-        unprivileged user."""
-        path = self.rundir / name
-        path.touch()
-        path.chmod(0o666)
-        return path
+    def _outbox_file(self, run: Run, name: str) -> Path:
+        """A file the program (or strace) in the host writes, in the host's outbox, owned by
+        the step's user if it has one."""
+        owner = self.backend.owner(run.host, run.user) if run.user else None
+        return files.create(self.backend.outbox(run.host) / name, owner)
 
     def run_step(self, run: Run) -> StepResult:
         """One program, now; its result once it ended (a background one: as started)."""
@@ -256,10 +256,11 @@ class Execution:
 
     def _run(self, run: Run) -> None:
         argv = self._argv(run)
-        events = self._shared_file(f"{run.name}.events.jsonl")
-        trace = self._shared_file(f"{run.name}.strace")
+        events = self.events[run.name] = self._outbox_file(run, f"{run.name}.events.jsonl")
+        trace = self.traces[run.name] = self._outbox_file(run, f"{run.name}.strace")
         self.progress(f"{run.host}: {' '.join(argv)}")
-        tracer = [] if run.untraced else strace.command(str(trace))
+        inside = self.backend.inside
+        tracer = [] if run.untraced else strace.command(inside(run.host, trace))
         # Inside the host too: strace's record, and any file the program writes there.
         limits = ["prlimit", f"--fsize={OUTPUT_CAP}", "--"]
         process = self.backend.spawn(
@@ -267,9 +268,10 @@ class Execution:
             limits + tracer + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
-            env={"SOCKLAB_EVENTS": str(events), "PYTHONUNBUFFERED": "1"},
+            env={"SOCKLAB_EVENTS": inside(run.host, events), "PYTHONUNBUFFERED": "1"},
             user=run.user,
             cwd=str(self.mount) if self.mount and run.command else None,
+            caps=run.caps,
         )
         self.processes[run.name] = process
         self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
@@ -287,7 +289,7 @@ class Execution:
         proto, port = ("tcp", ready.tcp) if ready.tcp else ("udp", ready.udp)
         deadline = time.monotonic() + run.timeout
         netns = self.backend.netns(run.host)
-        trace = self.rundir / f"{run.name}.strace"
+        trace = self.traces[run.name]
 
         def is_ready() -> bool:
             if ready.call is not None or ready.calling is not None:
@@ -321,10 +323,10 @@ class Execution:
         result.exit_code = 128 - code if code < 0 else code
         result.stdout = read_capped(self.rundir / f"{name}.stdout")
         result.stderr = read_capped(self.rundir / f"{name}.stderr")
-        result.events = read_events(self.rundir / f"{name}.events.jsonl")
-        trace = self.rundir / f"{name}.strace"
-        result.calls = strace.read(trace)
-        result.traced = trace.stat().st_size > 0 and not self.untraced(name)
+        result.events = read_events(self.events[name])
+        record = files.read_text(self.traces[name])
+        result.calls = strace.parse(record.splitlines())
+        result.traced = bool(record) and not self.untraced(name)
         del self.processes[name]
 
     def untraced(self, name: str) -> bool:

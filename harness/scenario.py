@@ -164,7 +164,14 @@ class Run(Strict):
     keep_stdin_open: bool = False
     background: bool = False
     timeout: float = Field(default=10.0, gt=0, le=300)
-    user: str | None = None
+    user: str | None = Field(
+        default=None, description="run as this user of the host, with no capability at all"
+    )
+    caps: list[Literal["net_bind_service", "net_raw"]] = Field(
+        default=[],
+        description="the capabilities the program keeps (as root); it has no other: "
+        "net_bind_service for a port below 1024, net_raw for a raw socket",
+    )
     ready: Ready | None = None
     untraced: str | None = Field(
         default=None,
@@ -177,6 +184,8 @@ class Run(Strict):
     def program_or_command(self) -> Run:
         if (self.program is None) == (self.command is None):
             raise ValueError("needs exactly one of: program (a built-in), command (an argv list)")
+        if self.user and self.caps:
+            raise ValueError("caps: a step with a user: runs with no capability (drop one)")
         return self
 
 

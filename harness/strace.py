@@ -21,6 +21,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from harness import files
+
 # The calls socklab records. strace's %network class covers socket ... shutdown; the rest are
 # the generic calls a program also uses on sockets (the book's Readline and Writen).
 TRACED = (
@@ -253,9 +255,6 @@ def parse(lines: Iterable[str]) -> list[Call]:
 
 
 def read(path: Path) -> list[Call]:
-    """The calls in a trace file; a missing file is no calls (the caller says it is missing)."""
-    try:
-        with path.open(errors="replace") as lines:
-            return parse(lines)
-    except FileNotFoundError:
-        return []
+    """The calls in a trace file of a host's outbox, read without trusting it (a symlink or a
+    FIFO there is no calls); a missing file is no calls (the caller says it is missing)."""
+    return parse(files.read_text(path).splitlines())

@@ -13,6 +13,7 @@ import os
 import resource
 import signal as signals
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Protocol
 
+from harness import files
 from harness.ownership import TAG_ENV, tagged_pids
 from harness.topology import Topology
 
@@ -131,6 +133,18 @@ class Backend(Protocol):
     programs_dir: str
     python: str
 
+    def outbox(self, host: str) -> Path:
+        """The one folder of the machine a program in `host` may write (harness/files.py)."""
+        ...
+
+    def inside(self, host: str, path: Path) -> str:
+        """A file of `host`'s outbox as a program in the host names it."""
+        ...
+
+    def owner(self, host: str, user: str) -> tuple[int, int]:
+        """The uid and gid of a user of `host`, for the files a step as that user writes."""
+        ...
+
     def up(self) -> None: ...
 
     def down(self) -> None: ...
@@ -147,11 +161,47 @@ class Backend(Protocol):
         env: dict[str, str] | None = None,
         user: str | None = None,
         cwd: str | None = None,
-    ) -> Process: ...
+        caps: Sequence[str] | None = None,
+    ) -> Process:
+        """Start argv in the host. caps=None: a harness tool with all the host's privileges;
+        a list: a program, confined (confine()) with those capabilities and no other."""
+        ...
 
     def exec(
-        self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        user: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> Completed: ...
+
+
+# The book's programs and the Python that runs them, as the machine sees them: the harness's
+# own helpers run from here. The system's Python starts fastest (no pyenv shim, no virtualenv)
+# and any user can run it, which a step with `user:` needs.
+MACHINE_PROGRAMS = Path(__file__).resolve().parents[1] / "programs"
+MACHINE_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+
+OUTBOX_INSIDE = "/socklab/out"  # where a container sees its outbox
+
+
+def make_outboxes(rundir: Path, hosts: Sequence[str]) -> dict[str, Path]:
+    """`<run>/hosts/<host>/`, one per host, root's (0755): a program in a host writes only in
+    its own, and the harness reads from it without trusting it (harness/files.py)."""
+    return {host: files.private_dir(rundir / "hosts" / host) for host in hosts}
+
+
+def spawn_on_machine(
+    backend: Backend, host: str, argv: Sequence[str], *, stdout: Path, stderr: Path
+) -> Process:
+    """A harness tool (tcpdump, the NFQUEUE delayer) run by the machine in a host's network
+    namespace and nothing else of it: what it writes, it writes to the run folder, out of the
+    host's reach, and the host needs no capability for it."""
+    tag = new_tag(backend.run_id)
+    full = ["nsenter", f"--net={backend.netns(host)}", "--", "env", f"{TAG_ENV}={tag}", *argv]
+    return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr))
 
 
 _counter = itertools.count(1)
@@ -191,12 +241,18 @@ def tagged_env(tag: str, env: dict[str, str] | None) -> dict[str, str]:
 
 
 def exec_by_spawn(
-    backend: Backend, host: str, argv: Sequence[str], *, timeout: float, user: str | None
+    backend: Backend,
+    host: str,
+    argv: Sequence[str],
+    *,
+    timeout: float,
+    user: str | None,
+    caps: Sequence[str] | None = None,
 ) -> Completed:
     """Run to completion with a deadline; on the deadline the process and its children die."""
     with tempfile.TemporaryDirectory(prefix="socklab-exec-") as tmp:
         out, err = Path(tmp, "out"), Path(tmp, "err")
-        proc = backend.spawn(host, argv, stdout=out, stderr=err, user=user)
+        proc = backend.spawn(host, argv, stdout=out, stderr=err, user=user, caps=caps)
         proc.close_stdin()
         code = proc.wait(timeout)
         if code is None:

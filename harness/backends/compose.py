@@ -19,9 +19,17 @@ from typing import Any
 
 import docker
 import docker.errors
-from pyroute2 import NetNS
+from pyroute2 import NetlinkError, NetNS
 
-from harness.backends.base import Completed, Process, exec_by_spawn, new_tag, popen
+from harness.backends.base import (
+    OUTBOX_INSIDE,
+    Completed,
+    Process,
+    exec_by_spawn,
+    make_outboxes,
+    new_tag,
+    popen,
+)
 from harness.errors import BackendUnavailable
 from harness.ownership import PREFIX, TAG_ENV
 from harness.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
@@ -115,6 +123,7 @@ class ComposeBackend:
         self._containers: dict[str, str] = {}
         self._pids: dict[str, int] = {}
         self._rules: list[Rule] = []
+        self._outboxes: dict[str, Path] = {}
 
     def check(self) -> docker.DockerClient:
         client = engine()
@@ -123,13 +132,19 @@ class ComposeBackend:
                 f"the node image {IMAGE} is not built", hint="run `make images` first"
             )
         self._compose = compose_command()
+        missing = [tool for tool in ("tcpdump", "nsenter") if shutil.which(tool) is None]
+        if missing:
+            raise BackendUnavailable(
+                f"the compose backend needs {', '.join(missing)} on the machine (captures and "
+                "the delayer run there, in a host's network namespace)",
+                hint="apt-get install tcpdump util-linux (or `make setup`)",
+            )
         return client
 
     def env(self) -> dict[str, str]:
         topo = self.topology
         values = {
             "SOCKLAB_RUN": self.run_id,
-            "SOCKLAB_RUNDIR": str(self.rundir),
             # The user's directory, read-only at its own path; without one, the programs
             # folder again under a path nothing uses (compose needs some source).
             "SOCKLAB_MOUNT": str(self.mount or PROGRAMS_HOST_DIR),
@@ -139,6 +154,8 @@ class ComposeBackend:
             "SOCKLAB_ROUTER_LAN2": topo.address("router", "lan2"),
             "SOCKLAB_SERVER_LAN2": topo.address("server", "lan2"),
         }
+        for host, path in self._outboxes.items():
+            values[f"SOCKLAB_OUTBOX_{host.upper()}"] = str(path)
         for net in NETWORKS:
             key = net.upper()
             values[f"SOCKLAB_{key}_BRIDGE"] = bridge(self.run_id, net)
@@ -158,8 +175,15 @@ class ComposeBackend:
             check=False,
         )
 
+    def outbox(self, host: str) -> Path:
+        return self._outboxes[host]
+
+    def inside(self, host: str, path: Path) -> str:
+        return f"{OUTBOX_INSIDE}/{path.relative_to(self._outboxes[host])}"
+
     def up(self) -> None:
         self._client = client = self.check()
+        self._outboxes = make_outboxes(self.rundir, HOSTS)
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
         last = ""
@@ -200,6 +224,22 @@ class ComposeBackend:
             raise BackendUnavailable(f"compose did not start: {', '.join(missing)}")
         for host in HOSTS:
             self._await_addresses(host)
+            self._route(host)
+
+    def _route(self, host: str) -> None:
+        """Routes are set from the machine, so no container needs NET_ADMIN: the leaves' default
+        goes through the router (internal networks have none), and the router loses the
+        default Docker gives it towards the bridge (it has no uplink)."""
+        gateway = self.topology.gateway(host)
+        with NetNS(self.netns(host)) as ns:
+            if gateway:
+                ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+                return
+            try:
+                ns.route("del", dst="0.0.0.0/0")  # pyroute2 0.9: "default" fails on del
+            except NetlinkError as err:
+                if err.code != 3:  # ESRCH: there was none
+                    raise
 
     def _await_addresses(self, host: str, deadline: float = 15.0) -> None:
         """Compose attaches a container's second network after starting it: wait for it."""
@@ -240,6 +280,7 @@ class ComposeBackend:
         env: dict[str, str] | None = None,
         user: str | None = None,
         cwd: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> Process:
         tag = new_tag(self.run_id)
         full = ["docker", "exec", "-i", "-e", f"{TAG_ENV}={tag}"]
@@ -248,14 +289,31 @@ class ComposeBackend:
         for key, value in (env or {}).items():
             full += ["-e", f"{key}={value}"]
         if user:
-            full += ["-u", user]
-        full += [self._containers[host], *argv]
+            full += ["-u", user]  # a user other than root has no capability at all
+        full.append(self._containers[host])
+        if caps is not None and not user:
+            # The container's own set is small (compose.yaml); a program keeps of it only what
+            # its step declares.
+            keep = ",".join(["-all", *(f"+{cap}" for cap in caps)])
+            full += ["setpriv", f"--bounding-set={keep}", "--inh-caps=-all", "--"]
+        full += list(argv)
         return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr))
 
+    def owner(self, host: str, user: str) -> tuple[int, int]:
+        done = self.exec(host, ["sh", "-c", 'echo "$(id -u "$1") $(id -g "$1")"', "-", user])
+        uid, gid = done.stdout.split()
+        return int(uid), int(gid)
+
     def exec(
-        self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        user: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> Completed:
-        return exec_by_spawn(self, host, argv, timeout=timeout, user=user)
+        return exec_by_spawn(self, host, argv, timeout=timeout, user=user, caps=caps)
 
 
 def iptables(args: list[str], check: bool = True, tool: str = "iptables") -> None:

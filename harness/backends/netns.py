@@ -17,17 +17,25 @@ from pathlib import Path
 
 from pyroute2 import NetNS, netns
 
-from harness.backends.base import Completed, Process, exec_by_spawn, new_tag, popen, tagged_env
+from harness.backends.base import (
+    MACHINE_PROGRAMS,
+    MACHINE_PYTHON,
+    Completed,
+    Process,
+    exec_by_spawn,
+    make_outboxes,
+    new_tag,
+    popen,
+    tagged_env,
+)
 from harness.errors import BackendUnavailable
 from harness.nsenter import write_sysctl
 from harness.ownership import PREFIX
 from harness.topology import ATTACHMENTS, HOSTS, Topology
 
 NETNS_DIR = "/var/run/netns"
-PROGRAMS_DIR = str(Path(__file__).resolve().parent.parent / "programs")
-# The book's programs are stdlib-only: the system's Python starts fastest (no pyenv shim, no
-# virtualenv) and any user can run it, which a step with `user:` needs.
-PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) else sys.executable
+PROGRAMS_DIR = str(MACHINE_PROGRAMS)
+PYTHON = MACHINE_PYTHON
 # The router forwards and answers every error at once: ICMP rate limiting per destination
 # would make unreachable timings wander (DESIGN.md).
 # A new namespace copies the machine's IPv4 settings, and Docker turns forwarding on there, so
@@ -68,11 +76,14 @@ class NetnsBackend:
     python = PYTHON
 
     def __init__(self, run_id: str, rundir: Path, mount: Path | None = None) -> None:
-        # rundir and mount: the netns hosts share the machine's file system, so a program sees
-        # both at their own paths with nothing to do.
+        # A program sees the machine's file system read-only (confine()), its outbox and the
+        # user's mounted directory at their own paths.
         self.run_id = run_id
+        self.rundir = rundir
+        self.mount = mount
         self.topology = Topology(0)
         self._made: list[str] = []
+        self._outboxes: dict[str, Path] = {}
 
     def check(self) -> None:
         if os.geteuid() != 0:
@@ -80,18 +91,25 @@ class NetnsBackend:
                 "the netns backend needs root to create network namespaces",
                 hint="run as root (sudo -E make ...), or use BACKEND=compose",
             )
-        missing = [tool for tool in ("nsenter", "setpriv") if shutil.which(tool) is None]
+        missing = [tool for tool in ("nsenter", "setpriv", "bwrap") if shutil.which(tool) is None]
         if missing:
             raise BackendUnavailable(
                 f"the netns backend needs {', '.join(missing)}",
-                hint="apt-get install util-linux",
+                hint="apt-get install util-linux bubblewrap (or `make setup`)",
             )
 
     def netns(self, host: str) -> str:
         return f"{NETNS_DIR}/{ns_name(self.run_id, host)}"
 
+    def outbox(self, host: str) -> Path:
+        return self._outboxes[host]
+
+    def inside(self, host: str, path: Path) -> str:
+        return str(path)
+
     def up(self) -> None:
         self.check()
+        self._outboxes = make_outboxes(self.rundir, HOSTS)
         handles: dict[str, NetNS] = {}
         try:
             for host in HOSTS:
@@ -142,13 +160,38 @@ class NetnsBackend:
         remove_namespaces(self._made)
         self._made = []
 
-    def _argv(self, host: str, argv: Sequence[str], user: str | None) -> list[str]:
-        wrapped = ["nsenter", f"--net={self.netns(host)}", "--"]
+    def confine(
+        self, host: str, caps: Sequence[str], user: str | None, cwd: str | None
+    ) -> list[str]:
+        """A program's box (bubblewrap): the machine's files read-only, with /run (Docker's and
+        every daemon's sockets), /root, /home and /tmp hidden; its outbox and the user's
+        directory the only writable and the extra readable places; its own PID namespace (it
+        sees and signals nothing of the machine, and dies with the harness); and only the
+        capabilities its step declares. As a `user:` it keeps none."""
+        box = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+        for hidden in ("/tmp", "/run", "/root", "/home"):
+            box += ["--tmpfs", hidden]
+        for shown in (PROGRAMS_DIR, sys.prefix, str(self.mount or "")):
+            if shown and Path(shown).exists():
+                box += ["--ro-bind", shown, shown]
+        box += ["--bind", str(self.outbox(host)), str(self.outbox(host))]
+        box += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+        box += ["--new-session", "--cap-drop", "ALL"]
+        granted = ["setuid", "setgid"] if user else caps
+        for cap in granted:
+            box += ["--cap-add", f"CAP_{cap.upper()}"]
+        if cwd:
+            box += ["--chdir", cwd]
+        box.append("--")
         if user:
             entry = pwd.getpwnam(user)
-            wrapped += ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}"]
-            wrapped += ["--clear-groups"]
-        return wrapped + list(argv)
+            box += ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}"]
+            box += ["--clear-groups", "--inh-caps=-all", "--"]
+        return box
+
+    def owner(self, host: str, user: str) -> tuple[int, int]:
+        entry = pwd.getpwnam(user)
+        return entry.pw_uid, entry.pw_gid
 
     def spawn(
         self,
@@ -160,14 +203,22 @@ class NetnsBackend:
         env: dict[str, str] | None = None,
         user: str | None = None,
         cwd: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> Process:
         tag = new_tag(self.run_id)
-        full = self._argv(
-            host, ["env", *[f"{k}={v}" for k, v in tagged_env(tag, env).items()], *argv], user
-        )
+        full = ["nsenter", f"--net={self.netns(host)}", "--"]
+        if caps is not None or user:
+            full += self.confine(host, caps or [], user, cwd)
+        full += ["env", *[f"{k}={v}" for k, v in tagged_env(tag, env).items()], *argv]
         return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr, cwd))
 
     def exec(
-        self, host: str, argv: Sequence[str], *, timeout: float = 10.0, user: str | None = None
+        self,
+        host: str,
+        argv: Sequence[str],
+        *,
+        timeout: float = 10.0,
+        user: str | None = None,
+        caps: Sequence[str] | None = None,
     ) -> Completed:
-        return exec_by_spawn(self, host, argv, timeout=timeout, user=user)
+        return exec_by_spawn(self, host, argv, timeout=timeout, user=user, caps=caps)

@@ -6,13 +6,14 @@ netem package takes a namespace fd and never imports the runtime).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from harness.backends.base import Backend, Process
+from harness.backends.base import MACHINE_PROGRAMS, Backend, Process, spawn_on_machine
 from harness.errors import FaultUnsupported
 from harness.nsenter import run_in
 from harness.scenario import Fault
@@ -41,8 +42,10 @@ class FaultContext:
             netns=backend.netns,
             topology=backend.topology,
             expand=expand,
-            spawn=backend.spawn,
-            programs_dir=backend.programs_dir,
+            # The fault's helpers (the NFQUEUE delayer) are the harness's: they run on the machine
+            # in the host's network namespace, with the machine's programs, out of the host's reach.
+            spawn=functools.partial(spawn_on_machine, backend),
+            programs_dir=str(MACHINE_PROGRAMS),
             rundir=rundir,
         )
 

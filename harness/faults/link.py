@@ -22,6 +22,7 @@ from pathlib import Path
 from pyroute2 import NetNS
 from pyroute2.netlink.exceptions import NetlinkError
 
+from harness.backends.base import MACHINE_PYTHON
 from harness.capture import interface_on
 from harness.errors import FaultUnsupported, RunError
 from harness.faults.base import FaultContext, Undo, nft
@@ -194,7 +195,7 @@ def nfqueue_delay(ctx: FaultContext, host: str, iface: str, spec: LinkFault) -> 
     netns = ctx.netns(host)
     ready = ctx.rundir / f"nfqdelay-{host}-{iface}.ready"
     argv = [
-        "python3",
+        MACHINE_PYTHON,
         f"{ctx.programs_dir}/nfqdelay.py",
         "--queue",
         str(queue),

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 import testinfra
+from pyroute2 import IPRoute, NetNS
 
 from harness.backends.compose import ComposeBackend, iptables, rules
 from harness.ownership import RunLock, new_run_id
@@ -126,35 +128,107 @@ def reaches(testbed: ComposeBackend, name: str, kind: str, address: str, port: i
     return done.returncode == 0 and "reached" in done.stdout
 
 
+REACH_ALL = """
+import socket, sys, threading
+tcp_port, udp_port, addresses = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+reached = []
+def probe(address):
+    try:
+        socket.create_connection((address, tcp_port), timeout=1.5).close()
+        reached.append(address)
+    except OSError:
+        pass
+    udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        udp.sendto(address.encode(), (address, udp_port))
+    except OSError:
+        pass
+threads = [threading.Thread(target=probe, args=(a,)) for a in addresses]
+for t in threads: t.start()
+for t in threads: t.join()
+print("reached:", " ".join(sorted(reached)))
+"""
+
+
+def machine_addresses() -> list[str]:
+    """Every IPv4 address of the machine itself (bridges, docker0, the uplink), loopback aside.
+    Packets to them are delivered locally, never forwarded: probing them sends nothing out."""
+    with IPRoute() as ipr:
+        found = {a.get_attr("IFA_ADDRESS") for a in ipr.get_addr(family=socket.AF_INET)}
+    return sorted(a for a in found if not a.startswith("127."))
+
+
+def probe_machine(testbed: ComposeBackend, name: str, addresses: list[str]) -> tuple[str, str]:
+    """TCP connects and UDP datagrams to every address at once, and one ping each; what was
+    reached (TCP), what the machine received (UDP) and what answered a ping."""
+    tcp, udp = machine_listeners()
+    try:
+        ports = [str(tcp.getsockname()[1]), str(udp.getsockname()[1])]
+        done = testbed.exec(name, ["python3", "-c", REACH_ALL, *ports, *addresses], timeout=15)
+        assert "reached:" in done.stdout, done.stderr
+        received = []
+        try:
+            while True:
+                received.append(udp.recvfrom(64)[0].decode())
+        except TimeoutError:
+            pass
+        pings = " ".join(f"ping -c 1 -W 1 {a} >/dev/null 2>&1 && echo {a} &" for a in addresses)
+        pinged = testbed.exec(name, ["sh", "-c", f"{pings} wait"], timeout=15).stdout.split()
+        return done.stdout.split(":", 1)[1].strip() + " ".join(received), " ".join(pinged)
+    finally:
+        tcp.close()
+        udp.close()
+
+
 @pytest.mark.parametrize("name", ["client", "router", "server"])
 def test_no_container_reaches_the_machine_over_tcp_udp_or_icmp(
     testbed: ComposeBackend, name: str
 ) -> None:
-    """Each bridge's gateway address (x.x.x.254) is the machine's. With socklab's INPUT rule
-    nothing from a testbed bridge is delivered to the machine, also when the container (the
-    router has NET_ADMIN) routes everything through that address. Only the testbed's own
-    bridge addresses are tried (network safety: no other address is ever a target)."""
-    tcp, udp = machine_listeners()
-    tcp_port, udp_port = tcp.getsockname()[1], udp.getsockname()[1]
+    """Each bridge's gateway address (x.x.x.254) is the machine's. A container cannot change
+    its routes (no NET_ADMIN, even for the harness's own exec); and when one is given a route
+    through the bridge from outside (as NET_ADMIN would allow), socklab's INPUT rule still drops
+    everything it sends to any address of the machine. Only the machine's own addresses are
+    targets (network safety: delivered locally, never forwarded)."""
+    gateways = [testbed.topology.bridge_host(net) for net in ATTACHMENTS[name]]
+    reached, pinged = probe_machine(testbed, name, gateways)
+    assert (reached, pinged) == ("", ""), f"{name} reached the machine"
+    denied = testbed.exec(name, ["ip", "route", "replace", "default", "via", gateways[0]])
+    assert denied.returncode != 0 and "not permitted" in denied.stderr
+    with NetNS(testbed.netns(name)) as ns:
+        ns.route("replace", dst="0.0.0.0/0", gateway=gateways[0])
     try:
-        for net in ATTACHMENTS[name]:
-            gateway = testbed.topology.bridge_host(net)
-            assert not reaches(testbed, name, "tcp", gateway, tcp_port), f"{name} -> {gateway} tcp"
-            reaches(testbed, name, "udp", gateway, udp_port)
-            with pytest.raises(TimeoutError):
-                udp.recvfrom(64)
-            ping = testbed.exec(name, ["ping", "-c", "1", "-W", "1", gateway])
-            assert ping.returncode != 0, f"{name} pinged the machine at {gateway}"
-        if name == "router":
-            gateway = testbed.topology.bridge_host("lan1")
-            testbed.exec("router", ["ip", "route", "replace", "default", "via", gateway])
-            try:
-                assert not reaches(testbed, "router", "tcp", gateway, tcp_port)
-            finally:
-                testbed.exec("router", ["ip", "route", "del", "default"])
+        reached, pinged = probe_machine(testbed, name, machine_addresses())
+        assert (reached, pinged) == ("", ""), f"{name} reached the machine through its bridge"
     finally:
-        tcp.close()
-        udp.close()
+        with NetNS(testbed.netns(name)) as ns:
+            gateway = testbed.topology.gateway(name)
+            if gateway:
+                ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+            else:
+                ns.route("del", dst="0.0.0.0/0")
+
+
+@pytest.mark.parametrize("name", ["client", "router", "server"])
+def test_every_container_is_boxed(testbed: ComposeBackend, name: str) -> None:
+    """Its own files read-only, no new privileges, a small capability set, and memory,
+    process and CPU limits (compose.yaml)."""
+    node = host(testbed, name)
+    status = node.file("/proc/1/status").content_string
+    assert "NoNewPrivs:\t1" in status
+    bounding = int(status.split("CapBnd:")[1].split()[0], 16)
+    allowed = (1 << 10) | (1 << 13) | (1 << 8)  # NET_BIND_SERVICE, NET_RAW, SETPCAP
+    assert bounding == allowed, hex(bounding)
+    assert node.run("touch /etc/socklab-probe").rc != 0
+    limits = docker.from_env().containers.get(testbed.container(name)).attrs["HostConfig"]
+    assert (limits["PidsLimit"], limits["Memory"], limits["NanoCpus"]) == (256, 512 * 2**20, 10**9)
+    assert (
+        limits["ReadonlyRootfs"]
+        and limits["Binds"]
+        and all(
+            b.endswith(":ro") or b.endswith(":/socklab/out:rw") or b.endswith(":/socklab/out")
+            for b in limits["Binds"]
+        )
+    ), limits["Binds"]
 
 
 def test_without_the_input_rule_the_machine_would_answer(testbed: ComposeBackend) -> None:

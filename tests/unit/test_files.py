@@ -1,0 +1,54 @@
+"""Outbox files read and made without trusting what a host left there."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from harness import files
+
+
+def test_a_regular_file_is_read_up_to_the_cap(tmp_path: Path) -> None:
+    path = tmp_path / "a.strace"
+    path.write_bytes(b"x" * 100)
+    assert files.read_bytes(path, cap=10) == b"x" * 10
+    assert files.read_text(tmp_path / "missing") == ""
+
+
+def test_a_symlink_is_not_followed(tmp_path: Path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_text("secret")
+    (tmp_path / "out").symlink_to(secret)
+    with pytest.raises(files.Untrusted, match="symlink"):
+        files.read_bytes(tmp_path / "out")
+    assert files.read_text(tmp_path / "out") == ""
+
+
+def test_a_fifo_neither_blocks_nor_counts(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    with pytest.raises(files.Untrusted, match="regular"):
+        files.read_bytes(tmp_path / "fifo")
+
+
+def test_create_replaces_a_planted_symlink_and_leaves_its_target(tmp_path: Path) -> None:
+    target = tmp_path / "target"
+    target.write_text("machine file")
+    planted = tmp_path / "step.strace"
+    planted.symlink_to(target)
+    made = files.create(planted, owner=(65534, 65534))
+    assert not made.is_symlink() and made.read_text() == ""
+    assert (made.stat().st_uid, made.stat().st_mode & 0o777) == (65534, 0o644)
+    assert target.read_text() == "machine file"
+
+
+def test_private_dir_is_not_world_writable(tmp_path: Path) -> None:
+    old = os.umask(0)
+    try:
+        made = files.private_dir(tmp_path / "run" / "hosts")
+    finally:
+        os.umask(old)
+    assert made.stat().st_mode & 0o777 == 0o755
+    with pytest.raises(FileExistsError):
+        files.private_dir(made)
