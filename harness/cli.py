@@ -6,9 +6,21 @@ Exit codes: 0 every expectation held, 1 one failed, 2 usage error (bad scenario 
 
 from __future__ import annotations
 
+import os
+import signal
+import sys
+
+# Until main() installs socklab's handlers, nothing has been made: a Ctrl-C, SIGTERM or SIGHUP
+# while Python still imports (a quarter of a second) ends the command quietly with 128+N, not
+# with a KeyboardInterrupt traceback from the middle of pydantic. (Only as a command: a test
+# that imports this module keeps its own handlers.)
+if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "socklab":
+    for _signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(_signum, lambda signum, frame: os._exit(128 + signum))
+
 import argparse
 import json
-import sys
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -70,7 +82,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
         shown, code = suite.counterfactuals(args.names, backend, say)
         suite.render(shown)
         return code
-    results = suite.run_all(args.names, backend, say, roles_of(args), args.mount)
+    if args.jobs is not None and args.jobs < 1:
+        raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
+    jobs = args.jobs or suite.default_jobs()
+    started = time.monotonic()
+    results = suite.run_all(args.names, backend, say, roles_of(args), args.mount, jobs)
+    wall = time.monotonic() - started
     if not results:
         raise ScenarioError(
             "no scenario has the role given", hint="socklab list; roles are client and server"
@@ -78,6 +95,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.junit_xml:
         suite.junit(results, backend, Path(args.junit_xml))
     suite.render(suite.table(results, backend))
+    longest = max((r.seconds for r in results), default=0.0)
+    print(
+        f"{len(results)} scenarios in {wall:.1f} s wall time, up to {jobs} at once; "
+        f"the longest took {longest:.1f} s"
+    )
     return suite.exit_code(results)
 
 
@@ -149,6 +171,14 @@ def parser() -> argparse.ArgumentParser:
     suite.add_argument("--backend", choices=sorted(BACKENDS))
     add_program_options(suite)
     suite.add_argument("--junit-xml", metavar="FILE", help="one test case per scenario")
+    suite.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="run N scenarios at once, longest first (default: two per CPU core, at most 8; "
+        "1 runs them one after another)",
+    )
     suite.add_argument(
         "--counterfactuals",
         action="store_true",

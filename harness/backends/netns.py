@@ -114,8 +114,10 @@ class NetnsBackend:
         try:
             for host in HOSTS:
                 name = ns_name(self.run_id, host)
-                netns.create(name)
+                # Noted before it exists: a signal between the two would otherwise leave a
+                # namespace down() does not know of (the soak found one).
                 self._made.append(name)
+                netns.create(name)
                 handles[host] = NetNS(name)
             self._wire(handles)
         except Exception:

@@ -5,6 +5,7 @@ Also: two runs at once do not collide, and bad input runs nothing and leaves not
 
 from __future__ import annotations
 
+import os
 import random
 import signal
 import subprocess
@@ -182,10 +183,11 @@ def test_signals_at_random_points_and_during_teardown_leave_nothing(
     backend: str, tmp_path: Path, clean_machine: None
 ) -> None:
     """SIGINT, SIGTERM or SIGHUP at a random moment of a run, then more of them while it tears
-    down (an impatient user's second and third Ctrl-C): nothing is left, every time."""
+    down (an impatient user's second and third Ctrl-C): nothing is left, every time.
+    SOCKLAB_SOAK=20 runs 20 trials per backend instead of 4 (the soak in the closing notes)."""
     chooser = random.Random(9)
     signals = [signal.SIGINT, signal.SIGTERM, signal.SIGHUP]
-    for trial in range(4):
+    for trial in range(int(os.environ.get("SOCKLAB_SOAK", "4"))):
         proc = start_long(tmp_path, backend)
         if trial % 2:
             wait_until_running(proc)
