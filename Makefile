@@ -9,6 +9,7 @@ HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
 # The node image is needed only where the compose backend will run.
 NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
+JOBS_FLAG := $(if $(JOBS),-j $(JOBS),)
 HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make
 
 .PHONY: help setup images scenario suite test lint clean distclean
@@ -49,7 +50,7 @@ scenario: setup $(NEED_IMAGES)
 	$(BIN)/socklab run $(NAME) $(BACKEND_FLAG)
 
 suite: setup $(NEED_IMAGES)
-	$(BIN)/socklab suite $(BACKEND_FLAG)
+	$(BIN)/socklab suite $(BACKEND_FLAG) $(JOBS_FLAG)
 
 lint: setup
 	$(BIN)/ruff check harness tests bench

@@ -21,6 +21,7 @@ _main_pid = os.getpid()
 _tearing_down = 0  # nesting depth of Teardown stacks being unwound
 _ignored = 0
 _settled = False  # the command has finished: nothing is left to stop
+_unwinding = False  # a signal has been obeyed: the command is unwinding
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -30,10 +31,10 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     copy of our call stack, and stops them with SIGTERM; unwinding there would run the run's
     teardown from the helper and destroy the live testbed.
     """
-    global _ignored
+    global _ignored, _unwinding
     if os.getpid() != _main_pid:
         os._exit(128 + signum)
-    if _tearing_down or _settled:
+    if _tearing_down or _settled or _unwinding:
         _ignored += 1
         os.write(
             sys.stderr.fileno(),
@@ -41,12 +42,17 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
             "wait a moment\n".encode(),
         )
         return
+    # From here on the command unwinds: a second signal, even before a Teardown is entered
+    # (in a `finally` on the way there), must not start a second unwinding (the soak saw one
+    # skip settle() and end the process by SIGINT after it had cleaned up).
+    _unwinding = True
     raise KeyboardInterrupt(f"signal {signum}")
 
 
 def install() -> None:
-    global _main_pid
+    global _main_pid, _unwinding, _settled
     _main_pid = os.getpid()
+    _unwinding = _settled = False
     for signum in HANDLED:
         signal.signal(signum, on_signal)
 

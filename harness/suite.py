@@ -3,6 +3,13 @@ counterfactual, and a JUnit file a course's CI can read."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -15,9 +22,10 @@ from rich.text import Text
 
 from harness import scenario as scenarios
 from harness.errors import SocklabError
-from harness.execute import EXIT_FAIL, EXIT_PASS, Progress, run_plan
+from harness.execute import EXIT_FAIL, EXIT_PASS, RUNS_DIR, Progress, run_plan
 from harness.plan import Plan, prepare
 from harness.roles import command_argv, fits
+from harness.stopping import Teardown
 
 
 @dataclass
@@ -41,15 +49,76 @@ def select(names: Sequence[str], roles: dict[str, str]) -> list[str]:
     return [name for name in chosen if fits(loaded[name], replacements)]
 
 
+def default_jobs() -> int:
+    """Scenarios mostly wait on kernel timers, not the CPU: two per core, at most 8."""
+    return max(1, min(8, 2 * (os.cpu_count() or 1)))
+
+
+DURATIONS = "durations.json"  # in the runs folder: each scenario's last time, per backend
+
+
+def durations(backend: str) -> dict[str, float]:
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        found = json.loads((RUNS_DIR / DURATIONS).read_text()).get(backend, {})
+        return {str(k): float(v) for k, v in found.items()}
+    return {}
+
+
+def remember(results: Sequence[Result], backend: str) -> None:
+    path = RUNS_DIR / DURATIONS
+    known: dict[str, dict[str, float]] = {}
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(path.read_text())
+    mine = known.setdefault(backend, {})
+    mine.update({r.name: round(r.seconds, 1) for r in results if r.verdict != "ERROR"})
+    with contextlib.suppress(OSError):
+        RUNS_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(known, indent=1, sort_keys=True))
+
+
+def declared_seconds(name: str) -> float:
+    """Without history, what a scenario declares it waits: its sleeps and the least time its
+    elapsed expectations demand."""
+    scen = scenarios.load_named(name)
+    waits = sum(step.sleep or 0.0 for step in scen.steps)
+    for expectation in scen.expect:
+        body = expectation.body()
+        waits += float(getattr(body, "min", None) or 0.0) if expectation.kind() == "elapsed" else 0
+    return waits
+
+
+def longest_first(chosen: Sequence[str], backend: str) -> list[str]:
+    known = durations(backend)
+    return sorted(chosen, key=lambda name: -known.get(name, declared_seconds(name)))
+
+
 def run_all(
     names: Sequence[str],
     backend: str,
     say: Progress,
     roles: dict[str, str] | None = None,
     mount: str | None = None,
+    jobs: int = 1,
+) -> list[Result]:
+    """Every chosen scenario, in their order in the table; with jobs > 1, that many at once."""
+    chosen = select(names, roles or {})
+    if jobs > 1 and len(chosen) > 1:
+        results = run_parallel(chosen, backend, say, roles or {}, mount, jobs)
+    else:
+        results = run_serial(chosen, backend, say, roles, mount)
+    remember(results, backend)
+    return results
+
+
+def run_serial(
+    chosen: Sequence[str],
+    backend: str,
+    say: Progress,
+    roles: dict[str, str] | None,
+    mount: str | None,
 ) -> list[Result]:
     results = []
-    for name in select(names, roles or {}):
+    for name in chosen:
         say(f"{name} ...")
         started = time.monotonic()
         book = scenarios.load_named(name).book
@@ -77,6 +146,103 @@ def run_all(
             )
         )
     return results
+
+
+@dataclass
+class Child:
+    """One scenario run as its own `socklab run --json` process, output kept apart."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    out: Path
+    err: Path
+    started: float
+
+    def result(self, book: str) -> Result:
+        seconds = time.monotonic() - self.started
+        code = self.process.returncode
+        try:
+            data = json.loads(self.out.read_text())
+        except ValueError:
+            message = self.err.read_text(errors="replace").strip().splitlines() or [f"exit {code}"]
+            return Result(self.name, "ERROR", seconds, message[-1], book, message[-5:])
+        outcomes = data["expectations"]
+        failures = [f"{o['expected']}: {o['observed']}" for o in outcomes if not o["passed"]]
+        verdict, headline = ("pass" if code == EXIT_PASS else "FAIL"), str(data["headline"])
+        if data["replacements"] and not data["played"]:
+            verdict = "skipped"
+            headline = "; ".join(f"{s['step']}: {s['why']}" for s in data["skipped"])
+        return Result(self.name, verdict, seconds, headline, book, failures)
+
+
+def child_argv(name: str, backend: str, roles: dict[str, str], mount: str | None) -> list[str]:
+    argv = [sys.executable, "-m", "harness.cli", "run", name, "--backend", backend, "--json"]
+    for role, command in roles.items():
+        if command:
+            argv += [f"--{role}", command]
+    return argv + (["--mount", mount] if mount else [])
+
+
+def run_parallel(
+    chosen: Sequence[str],
+    backend: str,
+    say: Progress,
+    roles: dict[str, str],
+    mount: str | None,
+    jobs: int,
+) -> list[Result]:
+    """Up to `jobs` runs at once, longest first. Each is a child process with its own
+    namespaces or compose project, slot and lock (runs never share anything), in a session of
+    its own: a Ctrl-C reaches socklab suite only, which passes one SIGTERM to each child and
+    waits for every teardown."""
+    waiting = longest_first(chosen, backend)
+    books = {name: scenarios.load_named(name).book for name in chosen}
+    running: list[Child] = []
+    results: dict[str, Result] = {}
+    # Leaving the block for any reason (a Ctrl-C included) stops what still runs, and no
+    # further signal interrupts that (Teardown).
+    with tempfile.TemporaryDirectory(prefix="socklab-suite-") as tmp, Teardown() as stack:
+        stack.callback(stop_children, running, say)
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                name = waiting.pop(0)
+                out, err = Path(tmp, f"{name}.json"), Path(tmp, f"{name}.err")
+                with out.open("wb") as stdout, err.open("wb") as stderr:
+                    process = subprocess.Popen(
+                        child_argv(name, backend, roles, mount),
+                        stdout=stdout,
+                        stderr=stderr,
+                        stdin=subprocess.DEVNULL,
+                        start_new_session=True,
+                    )
+                running.append(Child(name, process, out, err, time.monotonic()))
+                say(f"{name} started ({len(running)} running, {len(waiting)} waiting)")
+            time.sleep(0.05)
+            for child in [c for c in running if c.process.poll() is not None]:
+                running.remove(child)
+                book = books[child.name]
+                done = results[child.name] = child.result(book.headline or book.shows[:60])
+                say(f"{child.name}: {done.verdict} in {done.seconds:.1f} s")
+    return [results[name] for name in chosen]
+
+
+def stop_children(running: Sequence[Child], say: Progress, grace: float = 90.0) -> None:
+    """SIGTERM to each run still going; each tears itself down. A child that has not
+    finished tearing down after `grace` seconds is killed (the next run or `socklab clean`
+    removes what it leaves, by ownership)."""
+    if not running:
+        return
+    for child in running:
+        with contextlib.suppress(ProcessLookupError):
+            child.process.send_signal(signal.SIGTERM)
+    say(f"stopping {len(running)} running scenario(s); each removes what it made")
+    deadline = time.monotonic() + grace
+    for child in running:
+        try:
+            child.process.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            child.process.kill()
+            child.process.wait()
 
 
 def table(results: Sequence[Result], backend: str) -> Table:

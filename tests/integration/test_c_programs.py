@@ -32,7 +32,7 @@ def test_the_c_programs_pass_the_scenarios_written_for_the_python_ones(
 ) -> None:
     names, client, server = CASES[case]
     assert (C / client).exists(), "make c-programs builds them (make setup does)"
-    args = ["suite", *names, "--backend", backend, "--client", str(C / client)]
+    args = ["suite", *names, "-j", "1", "--backend", backend, "--client", str(C / client)]
     if server:
         args += ["--server", str(C / server)]
     junit = tmp_path / "junit.xml"

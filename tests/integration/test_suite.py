@@ -1,0 +1,66 @@
+"""`socklab suite -j N`: several scenarios at once, one table in the scenarios' order, and a
+Ctrl-C that stops every run and leaves nothing."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, everything, leftovers, socklab
+
+NAMES = ["udp-noserver", "refused", "nohost", "daytime"]
+LONG = ["timeout", "backlog", "synflood"]
+
+
+def test_a_parallel_suite_runs_them_together_and_prints_them_in_order(
+    tmp_path: Path, clean_machine: None
+) -> None:
+    junit = tmp_path / "junit.xml"
+    result = socklab(
+        "suite", *NAMES, "-j", "4", "--backend", "netns", "--junit-xml", str(junit), timeout=300
+    )
+    assert result.code == 0, result.stdout[-3000:] + result.stderr[-2000:]
+    rows = [line.split("│")[1].strip() for line in result.stdout.splitlines() if "│ netns" in line]
+    assert rows == NAMES, result.stdout
+    # they ran together: the progress says so, from socklab's own count of live children
+    running = [int(n) for n in re.findall(r"\((\d+) running", result.stderr)]
+    assert max(running) >= 2, result.stderr
+    assert re.search(r"4 scenarios in [\d.]+ s wall time, up to 4 at once", result.stdout)
+    assert 'tests="4"' in junit.read_text() and 'failures="0"' in junit.read_text()
+
+
+def test_bad_jobs_is_a_usage_error() -> None:
+    result = socklab("suite", "refused", "-j", "0", "--backend", "netns")
+    assert result.code == 2 and "--jobs 0" in result.stderr
+
+
+@pytest.mark.serial
+def test_ctrl_c_stops_every_run_of_a_parallel_suite_and_leaves_nothing(
+    clean_machine: None,
+) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness.cli", "suite", *LONG, "-j", "3", "--backend", "netns"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while len({i.split("-")[1] for i in everything() if i.startswith("netns sl-")}) < 3:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)  # the impatient second Ctrl-C
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert "stopping 3 running scenario(s)" in err
+    assert leftovers() == [] and everything() == [], everything()
+    children = subprocess.run(["pgrep", "-f", "harness.cli run"], capture_output=True, check=False)
+    assert children.returncode != 0, children.stdout
