@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyroute2 import NetNS, netns
+from pyroute2 import IPRoute, netns
 
 from harness.backends.base import (
     MACHINE_PROGRAMS,
@@ -29,7 +29,7 @@ from harness.backends.base import (
     tagged_env,
 )
 from harness.errors import BackendUnavailable
-from harness.nsenter import write_sysctl
+from harness.nsenter import create_netns, rtnl_in, write_sysctl
 from harness.ownership import PREFIX
 from harness.topology import ATTACHMENTS, HOSTS, Topology
 
@@ -110,15 +110,15 @@ class NetnsBackend:
     def up(self) -> None:
         self.check()
         self._outboxes = make_outboxes(self.rundir, HOSTS)
-        handles: dict[str, NetNS] = {}
+        handles: dict[str, IPRoute] = {}
         try:
             for host in HOSTS:
                 name = ns_name(self.run_id, host)
                 # Noted before it exists: a signal between the two would otherwise leave a
                 # namespace down() does not know of (the soak found one).
                 self._made.append(name)
-                netns.create(name)
-                handles[host] = NetNS(name)
+                create_netns(name)
+                handles[host] = rtnl_in(self.netns(host))
             self._wire(handles)
         except Exception:
             self.down()
@@ -127,7 +127,7 @@ class NetnsBackend:
             for handle in handles.values():
                 handle.close()
 
-    def _wire(self, handles: dict[str, NetNS]) -> None:
+    def _wire(self, handles: dict[str, IPRoute]) -> None:
         topo = self.topology
         ifnames: dict[tuple[str, str], str] = {}
         for host in HOSTS:
