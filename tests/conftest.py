@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from harness import ownership
+from harness.backends.compose import CHAINS
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["netns", "compose"]
@@ -77,7 +78,7 @@ def everything() -> list[str]:
         for line in links.stdout.splitlines()
         if line.split(":")[1].strip().startswith("sl-")
     ]
-    for tool, chain in (("iptables", "DOCKER-USER"), ("iptables", "INPUT"), ("ip6tables", "INPUT")):
+    for tool, chain in CHAINS:
         rules = subprocess.run([tool, "-S", chain], capture_output=True, text=True, check=False)
         found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]
     docker = subprocess.run(

@@ -41,7 +41,13 @@ COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
 PROGRAMS_HOST_DIR = Path(__file__).resolve().parents[1] / "programs"
 RULE_CHAIN = "DOCKER-USER"
 # The chains socklab puts rules in; every rule carries the comment socklab:<run id>.
-CHAINS = (("iptables", "DOCKER-USER"), ("iptables", "INPUT"), ("ip6tables", "INPUT"))
+ISOLATION = "DOCKER-ISOLATION-STAGE-1"
+CHAINS = (
+    ("iptables", "DOCKER-USER"),
+    ("iptables", ISOLATION),
+    ("iptables", "INPUT"),
+    ("ip6tables", "INPUT"),
+)
 Rule = tuple[str, str, list[str]]  # (tool, chain, spec)
 IPV6 = Path("/proc/net/if_inet6").exists()
 
@@ -97,6 +103,17 @@ def rules(run_id: str, network: str) -> list[Rule]:
     if IPV6:
         found.append(("ip6tables", "INPUT", ["-i", br, *owned, "-j", "DROP"]))
     return found
+
+
+def late_rules(run_id: str, network: str) -> list[Rule]:
+    """The same ACCEPT again, at the top of Docker's isolation chain, once the run's networks
+    exist (Docker puts each network's DROP rules there at the top). While dockerd creates or
+    removes any network it takes the jump to DOCKER-USER out of FORWARD for ~25 ms and puts it
+    back; a packet routed across this testbed in that moment met the isolation DROP and was
+    lost (a 1 s SYN retransmission in a concurrent run). With this copy it is accepted there."""
+    owned = ["-m", "comment", "--comment", f"socklab:{run_id}"]
+    br = bridge(run_id, network)
+    return [("iptables", ISOLATION, ["-i", br, "-o", br, *owned, "-j", "ACCEPT"])]
 
 
 def used_slots(client: docker.DockerClient) -> set[int]:
@@ -196,6 +213,7 @@ class ComposeBackend:
             done = self._compose_run("up", "-d", "--no-build")
             if done.returncode == 0:
                 try:
+                    self._insert_rules(late=True)
                     self._after_up(client)
                 except Exception:
                     self.down()
@@ -207,11 +225,12 @@ class ComposeBackend:
                 break
         raise BackendUnavailable(f"docker compose up failed: {last}", hint="see `socklab doctor`")
 
-    def _insert_rules(self) -> None:
+    def _insert_rules(self, late: bool = False) -> None:
         for net in NETWORKS:
-            for tool, chain, spec in rules(self.run_id, net):
-                iptables(["-I", chain, *spec], tool=tool)
-                self._rules.append((tool, chain, spec))
+            for tool, chain, spec in (late_rules if late else rules)(self.run_id, net):
+                self._rules.append((tool, chain, spec))  # noted first: see NetnsBackend.up
+                # A Docker without that chain has no such window to close: late ones may fail.
+                iptables(["-I", chain, *spec], tool=tool, check=not late)
 
     def _after_up(self, client: docker.DockerClient) -> None:
         filters = {"label": [f"com.docker.compose.project={project(self.run_id)}"]}
