@@ -16,6 +16,7 @@ import pytest
 
 from harness.pytest_plugin import Socklab
 from tests.conftest import BACKENDS
+from tests.integration.test_containers import REACH_ALL, machine_addresses, machine_listeners
 
 SECRET = "SECRET-MARKER-4242"
 # What the harness would take for evidence if it followed a planted symlink: a strace line (a
@@ -120,3 +121,26 @@ def test_a_program_keeps_only_what_its_step_declares(
     assert "PORT-13" in granted.stdout
     if backend == "netns":  # a new namespace starts at 1024; Docker sets 0 in a container
         assert "PORT-13" not in bare.stdout
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_no_host_reaches_any_address_of_the_machine(
+    socklab: Socklab, backend: str, box: tuple[Path, Path, Path], clean_machine: None
+) -> None:
+    """From each host, a program connects (TCP) and sends (UDP) to every address of the
+    machine (loopback aside: each host has its own) where the test listens: nothing arrives.
+    On netns the hosts have no link to the machine; on compose the bridges' INPUT rule drops
+    it (test_containers also routes a container through the bridge)."""
+    mount, _, _ = box
+    tcp, udp = machine_listeners()
+    ports = [str(tcp.getsockname()[1]), str(udp.getsockname()[1])]
+    try:
+        with socklab.scenario("refused", backend=backend, mount=mount) as lab:
+            for host in ("client", "router", "server"):
+                done = lab.run(host, ["python3", "-c", REACH_ALL, *ports, *machine_addresses()])
+                assert done.stdout.strip() == "reached:", f"{host}: {done.stdout}{done.stderr}"
+        with pytest.raises(TimeoutError):
+            udp.recvfrom(64)
+    finally:
+        tcp.close()
+        udp.close()
