@@ -19,6 +19,7 @@ if __name__ == "__main__" or os.path.basename(sys.argv[0]) == "socklab":
         signal.signal(_signum, lambda signum, frame: os._exit(128 + signum))
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -28,8 +29,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from harness import __version__, stopping
 from harness import scenario as scenarios
-from harness import stopping
 from harness.errors import ScenarioError, SocklabError
 from harness.execute import (
     BACKENDS,
@@ -37,6 +38,7 @@ from harness.execute import (
     EXIT_PASS,
     EXIT_USAGE,
     default_backend,
+    require_root,
     run_plan,
 )
 from harness.plan import prepare
@@ -77,6 +79,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     from harness import suite
 
     backend = args.backend or default_backend()
+    require_root()
     say = progress("socklab suite")
     if args.counterfactuals:
         shown, code = suite.counterfactuals(args.names, backend, say)
@@ -94,6 +97,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
         )
     if args.junit_xml:
         suite.junit(results, backend, Path(args.junit_xml))
+    if args.json:
+        print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
+        return suite.exit_code(results)
     suite.render(suite.table(results, backend))
     longest = max((r.seconds for r in results), default=0.0)
     print(
@@ -127,6 +133,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.clean import clean
 
+    require_root()
     removed = clean(print)
     print(f"socklab clean: removed {len(removed)} leftover(s)")
     return EXIT_PASS
@@ -150,6 +157,7 @@ def add_program_options(command: argparse.ArgumentParser) -> None:
 
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="socklab", description=__doc__.splitlines()[0])
+    top.add_argument("--version", action="version", version=f"socklab {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="the scenarios").set_defaults(func=cmd_list)
     run = sub.add_parser("run", help="run one scenario and report")
@@ -171,6 +179,7 @@ def parser() -> argparse.ArgumentParser:
     suite.add_argument("--backend", choices=sorted(BACKENDS))
     add_program_options(suite)
     suite.add_argument("--junit-xml", metavar="FILE", help="one test case per scenario")
+    suite.add_argument("--json", action="store_true", help="print the results as JSON, no table")
     suite.add_argument(
         "-j",
         "--jobs",
@@ -208,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SocklabError as error:
         report_error(error)
         return EXIT_ENV
+    except BrokenPipeError:
+        # `socklab list | head`: the reader is gone, which is no error of socklab's; end as a
+        # program killed by SIGPIPE would, without a traceback (and without Python's own
+        # complaint when it flushes stdout at exit).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + signal.SIGPIPE
     except KeyboardInterrupt:
         more = stopping.ignored()
         note = f" ({more} more signals waited for it)" if more else ""

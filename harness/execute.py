@@ -13,7 +13,7 @@ from rich.console import Console
 
 from harness import files
 from harness.backends.base import Backend
-from harness.errors import ScenarioError
+from harness.errors import BackendUnavailable, ScenarioError
 from harness.ownership import RunLock, new_run_id
 from harness.plan import Plan
 
@@ -46,6 +46,16 @@ def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None
     return backend
 
 
+def require_root() -> None:
+    """Both backends make namespaces and firewall rules: say so before anything is touched."""
+    if os.geteuid() != 0:
+        raise BackendUnavailable(
+            f"socklab runs need root (network namespaces, firewall rules); this is uid "
+            f"{os.geteuid()}",
+            hint="sudo -E .venv/bin/socklab ... (or sudo -E make ...)",
+        )
+
+
 def new_rundir(name: str, run_id: str) -> Path:
     """The run's folder: the harness's alone (0755). What programs in a host write goes to
     that host's outbox under it (the backend makes those; harness/files.py reads them)."""
@@ -60,6 +70,7 @@ def run_plan(
     from harness import clean, report, runner, verdict  # heavy imports only for a real run
 
     scen = plan.scenario
+    require_root()
     run_id = new_run_id()
     rundir = new_rundir(scen.name, run_id)
     # What dead runs left, of either backend: a netns run also removes compose leftovers

@@ -13,6 +13,8 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harness.errors import BackendUnavailable
+
 LOCK_DIR = Path(os.environ.get("SOCKLAB_LOCK_DIR", "/run/socklab"))
 PREFIX = "sl"  # short: Linux interface names are at most 15 characters
 TAG_ENV = "SOCKLAB_TAG"
@@ -28,8 +30,14 @@ class RunLock:
     _fd: int = field(default=-1, repr=False)
 
     def acquire(self) -> RunLock:
-        LOCK_DIR.mkdir(parents=True, exist_ok=True)
-        self._fd = os.open(LOCK_DIR / f"{self.run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            LOCK_DIR.mkdir(parents=True, exist_ok=True)
+            self._fd = os.open(LOCK_DIR / f"{self.run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except PermissionError as err:
+            raise BackendUnavailable(
+                f"socklab cannot take its run lock in {LOCK_DIR}: {err.strerror}",
+                hint="socklab needs root (namespaces, firewall rules): sudo -E socklab ...",
+            ) from err
         fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         os.write(self._fd, f"{os.getpid()}\n".encode())
         return self

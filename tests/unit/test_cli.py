@@ -44,3 +44,55 @@ def test_validate_refuses_a_command_that_does_not_exist(tmp_path: Path) -> None:
     (tmp_path / "mycli").write_text("#!/bin/sh\n")
     (tmp_path / "mycli").chmod(0o755)
     assert socklab("validate", str(scenario)).returncode == 0
+
+
+def test_version_and_help_name_every_command() -> None:
+    from harness import __version__
+
+    assert socklab("--version").stdout.strip() == f"socklab {__version__}"
+    shown = socklab("--help").stdout
+    for command in ("list", "run", "suite", "validate", "doctor", "clean"):
+        assert command in shown.split("{")[1].split("}")[0], command
+
+
+def test_a_closed_pipe_ends_quietly() -> None:
+    """`socklab list | head -1`: the reader goes away; no traceback, the SIGPIPE status."""
+    head = subprocess.run(
+        f'{sys.executable} -m harness.cli list | head -n 1; echo "${{PIPESTATUS[0]}}"',
+        shell=True,
+        executable="/bin/bash",
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert head.stderr == "", head.stderr
+    assert head.stdout.splitlines()[-1] in ("0", "141")  # 0: list was done before head left
+
+
+def test_not_root_gets_exit_3_and_the_hint() -> None:
+    """As an unprivileged user (setpriv), a run stops before touching anything."""
+    as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    probe = subprocess.run(
+        [*as_nobody, sys.executable, "-c", "import harness.cli"],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        import pytest
+
+        pytest.skip(f"the user nobody cannot import socklab from {ROOT}")
+    for args in (["run", "refused", "--backend", "netns"], ["clean"], ["suite", "refused"]):
+        done = subprocess.run(
+            [*as_nobody, sys.executable, "-m", "harness.cli", *args],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 3, (args, done.stderr)
+        assert "need root" in done.stderr and "sudo" in done.stderr
+        assert "Traceback" not in done.stderr
