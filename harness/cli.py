@@ -35,6 +35,7 @@ from harness.errors import ScenarioError, SocklabError
 from harness.execute import (
     BACKENDS,
     EXIT_ENV,
+    EXIT_FAIL,
     EXIT_PASS,
     EXIT_USAGE,
     default_backend,
@@ -69,7 +70,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
     )
     console = None if args.json else Console(highlight=False)
-    code, data = run_plan(plan, backend, progress("socklab", quiet=args.json), console)
+    code, data = run_plan(
+        plan, backend, progress("socklab", quiet=args.json), console, full=args.full
+    )
     if args.json:
         print(json.dumps(data, indent=2))
     return code
@@ -107,6 +110,17 @@ def cmd_suite(args: argparse.Namespace) -> int:
         f"the longest took {longest:.1f} s"
     )
     return suite.exit_code(results)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from harness import report
+
+    saved = report.load(Path(args.rundir))
+    if args.json:
+        print(json.dumps(saved.to_json(), indent=2))
+    else:
+        report.render(saved, Console(highlight=False), full=args.full)
+    return EXIT_PASS if saved.passed else EXIT_FAIL
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -166,6 +180,7 @@ def parser() -> argparse.ArgumentParser:
         "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
+    run.add_argument("--full", action="store_true", help="every packet and call, not folded")
     add_program_options(run)
     run.add_argument(
         "--counterfactual",
@@ -194,6 +209,11 @@ def parser() -> argparse.ArgumentParser:
         help="run each scenario's counterfactuals: every one must make its expectations fail",
     )
     suite.set_defaults(func=cmd_suite)
+    show = sub.add_parser("show", help="print a saved run again (judged again from its record)")
+    show.add_argument("rundir", help="a run folder (runs/NAME-DATE-ID)")
+    show.add_argument("--json", action="store_true", help="print its report as JSON")
+    show.add_argument("--full", action="store_true", help="every packet and call, not folded")
+    show.set_defaults(func=cmd_show)
     val = sub.add_parser("validate", help="check scenario files against the schema")
     val.add_argument("paths", nargs="+")
     val.set_defaults(func=cmd_validate)

@@ -64,7 +64,11 @@ def new_rundir(name: str, run_id: str) -> Path:
 
 
 def run_plan(
-    plan: Plan, backend_name: str, progress: Progress, console: Console | None = None
+    plan: Plan,
+    backend_name: str,
+    progress: Progress,
+    console: Console | None = None,
+    full: bool = False,
 ) -> tuple[int, dict[str, object]]:
     """Run, judge, write report.json; render to `console` if one is given."""
     from harness import clean, report, runner, verdict  # heavy imports only for a real run
@@ -88,5 +92,5 @@ def run_plan(
     )
     rep.write()
     if console is not None:
-        report.render(rep, console)
+        report.render(rep, console, full)
     return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()

@@ -21,7 +21,11 @@ ICMP_SHORT = {
     10: "host prohibited",
     13: "admin prohibited",
 }
-SPAN = 26  # characters between two adjacent columns
+SPAN = 26  # characters between two adjacent columns, at most
+MIN_SPAN = 14  # below this an arrow's label is unreadable
+TIME = 11  # "  1.234567  "
+NOTE = 15  # "  65535 > 65535"
+PORTED_SPAN = 20  # the port note is dropped before the spans shrink below this
 
 
 def label(packet: Packet) -> str:
@@ -70,32 +74,74 @@ def arrow(text: str, width: int, rightwards: bool) -> str:
     return "<" + "-" * left + body + "-" * right
 
 
-def row(packet: Packet, columns: Sequence[str], host_of: Callable[[str], str | None]) -> str:
-    canvas = list(" " * ((SPAN + 1) * (len(columns) - 1) + 1))
+def row(
+    packet: Packet,
+    columns: Sequence[str],
+    host_of: Callable[[str], str | None],
+    span: int = SPAN,
+) -> str:
+    canvas = list(" " * ((span + 1) * (len(columns) - 1) + 1))
     for index in range(len(columns)):
-        canvas[index * (SPAN + 1)] = "|"
+        canvas[index * (span + 1)] = "|"
     ends = endpoints(packet, host_of)
     if ends is None:  # loopback: a note beside the host's own column
         where = host_of(packet.src) or host_of(packet.dst) or columns[0]
-        start = (columns.index(where) if where in columns else 0) * (SPAN + 1) + 1
-        text = f" lo: {label(packet)}"[:SPAN]
+        start = (columns.index(where) if where in columns else 0) * (span + 1) + 1
+        text = f" lo: {label(packet)}"[:span]
     else:
         first, second = columns.index(ends[0]), columns.index(ends[1])
         low, high = min(first, second), max(first, second)
-        start = low * (SPAN + 1) + 1
-        text = arrow(label(packet), (high - low) * (SPAN + 1) - 1, first < second)
+        start = low * (span + 1) + 1
+        text = arrow(label(packet), (high - low) * (span + 1) - 1, first < second)
     canvas[start : start + len(text)] = text
     return "".join(canvas)
 
 
+def layout(width: int, columns: int) -> tuple[int, bool]:
+    """(span, ports shown) for a ladder that fits `width` characters, never wider: the spans
+    shrink to PORTED_SPAN, then the port note goes, then they shrink to MIN_SPAN."""
+    rails = columns - 1
+    for ports in (True, False):
+        room = width - TIME - (NOTE if ports else 0) - 1
+        span = min(SPAN, room // rails - 1)
+        if span >= (PORTED_SPAN if ports else MIN_SPAN):
+            return span, ports
+    return 0, False
+
+
+def needed_width(columns: int) -> int:
+    return TIME + (MIN_SPAN + 1) * (columns - 1) + 1
+
+
 def render_ladder(
-    packets: Sequence[Packet], columns: Sequence[str], host_of: Callable[[str], str | None]
+    packets: Sequence[Packet],
+    columns: Sequence[str],
+    host_of: Callable[[str], str | None],
+    width: int = 200,
+    fold: int | None = None,
 ) -> list[str]:
+    """The ladder in at most `width` characters a line (a note instead when even the
+    narrowest ladder does not fit); with `fold`, the first and last packets of a longer list
+    around a line that says how many are left out."""
     if not packets:
         return []
+    span, ports = layout(width, len(columns))
+    if not span:
+        return [f"(the packet ladder needs {needed_width(len(columns))} columns; this is {width})"]
     start = packets[0].time
-    header = " " * 11 + "".join(name.ljust(SPAN + 1) for name in columns)
+    header = " " * TIME + "".join(name[:span].ljust(span + 1) for name in columns)
     lines = [header.rstrip()]
-    for packet in packets:
-        lines.append(f"{packet.time - start:9.6f}  {row(packet, columns, host_of)}  {note(packet)}")
-    return lines
+    shown: list[Packet | None] = list(packets)
+    if fold is not None and len(packets) > fold:
+        head, tail = fold * 2 // 3, fold - fold * 2 // 3
+        shown = [*packets[:head], None, *packets[-tail:]]
+    for packet in shown:
+        if packet is None:
+            left = len(packets) - fold  # type: ignore[operator]
+            lines.append(" " * TIME + f"... {left} more packets (report.json; --full shows all)")
+            continue
+        drawn = row(packet, columns, host_of, span)
+        lines.append(
+            f"{packet.time - start:9.6f}  {drawn}" + (f"  {note(packet)}" if ports else "")
+        )
+    return [line.rstrip() for line in lines]

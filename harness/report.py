@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from harness.errors import ScenarioError
 from harness.ladder import render_ladder
 from harness.observations import Observations, StepResult, distinct, resolve
 from harness.roles import Skipped
@@ -60,6 +61,9 @@ class Report:
         return {
             "scenario": self.scenario.name,
             "title": self.scenario.title,
+            # the scenario as it ran (after --client/--server), so `socklab show` needs nothing
+            # but the run folder
+            "definition": self.scenario.model_dump(mode="json", by_alias=True, exclude_unset=True),
             "backend": self.backend,
             "kernel": os.uname().release,
             "passed": self.passed,
@@ -129,9 +133,12 @@ def call_text(call: Call) -> str:
     return f"{call.name}({where}) = {result}  <{call.duration:.6f} s>"
 
 
-def timeline(report: Report) -> Text:
+FOLD = 40  # lines of a long timeline or ladder in the terminal, unless --full
+
+
+def timeline(report: Report, fold: int | None = FOLD) -> Text:
     """The programs' calls (strace) and the packets (tcpdump) on one clock; what the harness
-    caused is greyed: it is never evidence."""
+    caused is greyed: it is never evidence. Past `fold` lines, the first and last ones."""
     obs = report.observations
     entries: list[tuple[float, str, bool]] = []
     for packet in distinct(obs.packets):
@@ -152,6 +159,15 @@ def timeline(report: Report) -> Text:
     first = entries[0][0]
     text = Text()
     marked = False
+    if fold is not None and len(entries) > fold:
+        head, tail = fold * 2 // 3, fold - fold * 2 // 3
+        left = len(entries) - fold
+        gap = (
+            entries[head - 1][0],
+            f"... {left} more lines (report.json; --full shows all)",
+            False,
+        )
+        entries = [*entries[:head], gap, *entries[-tail:]]
     for when, line, late in entries:
         if late and not marked:
             text.append("--- after teardown began (not evidence) ---\n", style="dim")
@@ -236,7 +252,7 @@ def verdict_table(report: Report) -> Table:
     return table
 
 
-def render(report: Report, console: Console) -> None:
+def render(report: Report, console: Console, full: bool = False) -> None:
     scen = report.scenario
     console.rule(
         f"[bold]{scen.name}[/]: {scen.title}  ({report.backend}, Linux {os.uname().release})"
@@ -252,8 +268,12 @@ def render(report: Report, console: Console) -> None:
         )
     console.print(steps_table(report))
     title = "Calls (strace) and packets (tcpdump), one clock to within about a millisecond"
-    console.print(Panel(timeline(report), title=title))
-    ladder = render_ladder(report.observations.evidence(), list(HOSTS), report.host_of)
+    fold = None if full else FOLD
+    console.print(Panel(timeline(report, fold), title=title))
+    # Inside a panel: its border and padding take 4 columns; the ladder never wraps.
+    ladder = render_ladder(
+        report.observations.evidence(), list(HOSTS), report.host_of, console.width - 4, fold
+    )
     book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
     ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
     console.print(ours)
@@ -270,3 +290,31 @@ def render(report: Report, console: Console) -> None:
     console.print(verdict_table(report))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}  artefacts: {report.rundir}")
+
+
+def load(rundir: Path) -> Report:
+    """A saved run again, from its folder alone: the scenario as it ran (report.json) and its
+    observations (observations.json), judged again by today's judge."""
+    from harness.verdict import evaluate
+
+    try:
+        saved = json.loads((rundir / "report.json").read_text())
+        definition = saved["definition"]
+        obs = Observations.load(rundir / "observations.json")
+    except (OSError, ValueError, KeyError) as err:
+        raise ScenarioError(
+            f"{rundir} is not a run folder socklab can show: {err}",
+            hint="give a folder under runs/ that has report.json and observations.json",
+        ) from err
+    scen = Scenario.model_validate(definition)
+    skipped = [Skipped(**item) for item in saved.get("skipped", [])]
+    return Report(
+        scen,
+        saved["backend"],
+        rundir,
+        obs,
+        evaluate(scen.expect, obs),
+        saved.get("replacements", {}),
+        saved.get("played", []),
+        skipped,
+    )

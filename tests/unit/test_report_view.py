@@ -1,0 +1,66 @@
+"""The terminal report fits its width and folds long lists; a saved run shows again from its
+folder alone (recorded observations of real runs, tests/unit/recorded/)."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness import report, scenario, verdict
+from harness.observations import Observations
+
+RECORDED = Path(__file__).resolve().parent / "recorded"
+
+
+def saved_run(name: str, rundir: Path) -> report.Report:
+    scen = scenario.load_named(name)
+    obs = Observations.load(RECORDED / f"{name}.json")
+    rep = report.Report(scen, "netns", rundir, obs, verdict.evaluate(scen.expect, obs))
+    rep.write()
+    shutil.copy(RECORDED / f"{name}.json", rundir / "observations.json")
+    return rep
+
+
+def view(rep: report.Report, width: int, full: bool = False) -> list[str]:
+    out = io.StringIO()
+    console = Console(file=out, width=width, highlight=False, color_system=None)
+    report.render(rep, console, full=full)
+    return out.getvalue().splitlines()
+
+
+@pytest.mark.parametrize("width", [80, 100, 60])
+def test_the_ladder_never_wraps(tmp_path: Path, width: int) -> None:
+    lines = view(saved_run("tcp-echo", tmp_path), width)
+    assert max(len(line) for line in lines) <= width
+    ladder = lines[lines.index(next(x for x in lines if "packet ladder" in x)) + 1 :]
+    rows = [x for x in ladder[:12] if "|" in x and ("-->" in x or "<--" in x or "->|" in x)]
+    assert rows, "\n".join(ladder[:12])
+    ported = any(" > " in x.split("|")[-1] for x in rows)
+    assert ported == (width >= 80)  # the port column goes first when room runs out
+
+
+def test_a_narrow_terminal_is_told_how_wide_the_ladder_needs(tmp_path: Path) -> None:
+    lines = view(saved_run("refused", tmp_path), 40)
+    assert any("the packet ladder needs 42 columns;" in x for x in lines)
+
+
+def test_long_lists_fold_and_full_shows_them(tmp_path: Path) -> None:
+    rep = saved_run("no-close", tmp_path)
+    folded, full = view(rep, 100), view(rep, 100, full=True)
+    assert any("more lines (report.json; --full shows all)" in x for x in folded)
+    assert any("more packets (report.json; --full shows all)" in x for x in folded)
+    assert len(folded) + 40 < len(full)
+
+
+def test_show_rebuilds_a_run_from_its_folder(tmp_path: Path) -> None:
+    rep = saved_run("refused", tmp_path)
+    again = report.load(tmp_path)
+    assert again.passed == rep.passed and again.headline() == rep.headline()
+    assert [o.to_json() for o in again.outcomes] == [o.to_json() for o in rep.outcomes]
+    data = json.loads((tmp_path / "report.json").read_text())
+    assert data["definition"]["name"] == "refused"
