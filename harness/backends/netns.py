@@ -47,6 +47,28 @@ SYSCTLS = {
 }
 
 
+# Top-level folders a program does not see. /run, /tmp and /var come back as empty tmpfs. They
+# are left out of the read-only view, not hidden after it: a recursive bind of / copies every
+# mount below it, and other runs' namespaces (/run/netns) and containers (/var/lib/docker)
+# come and go meanwhile; bwrap then failed to remount one that had just gone.
+UNSEEN = {"proc", "dev", "sys", "run", "tmp", "var", "root", "home", "mnt", "media", "boot", "srv"}
+
+
+def machine_view() -> list[str]:
+    """bwrap arguments for the machine's top-level folders, read-only (/usr, /etc, /opt, the
+    folder socklab lives in ...); the merged-/usr symlinks (/bin -> usr/bin) as symlinks."""
+    view: list[str] = []
+    for entry in sorted(os.listdir("/")):
+        path = f"/{entry}"
+        if entry in UNSEEN or entry == "lost+found":
+            continue
+        if os.path.islink(path):
+            view += ["--symlink", os.readlink(path), path]
+        elif os.path.isdir(path):
+            view += ["--ro-bind", path, path]
+    return view
+
+
 PROBE = "probe"  # the capability probe's throwaway namespace (harness/probe.py)
 
 
@@ -165,13 +187,14 @@ class NetnsBackend:
     def confine(
         self, host: str, caps: Sequence[str], user: str | None, cwd: str | None
     ) -> list[str]:
-        """A program's box (bubblewrap): the machine's files read-only, with /run (Docker's and
-        every daemon's sockets), /root, /home and /tmp hidden; its outbox and the user's
-        directory the only writable and the extra readable places; its own PID namespace (it
-        sees and signals nothing of the machine, and dies with the harness); and only the
-        capabilities its step declares. As a `user:` it keeps none."""
-        box = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
-        for hidden in ("/tmp", "/run", "/root", "/home"):
+        """A program's box (bubblewrap): the machine's top-level folders read-only, except /run
+        (Docker's and every daemon's sockets), /tmp and /var (empty tmpfs) and /root, /home,
+        /sys ... (absent); the programs, the user's directory and its outbox at their own paths
+        (only the outbox writable); its own PID namespace (it sees and signals nothing of the
+        machine, and dies with the harness); and only the capabilities its step declares. As a
+        `user:` it keeps none."""
+        box = ["bwrap", *machine_view(), "--dev", "/dev", "--proc", "/proc"]
+        for hidden in ("/tmp", "/run", "/var"):
             box += ["--tmpfs", hidden]
         for shown in (PROGRAMS_DIR, sys.prefix, str(self.mount or "")):
             if shown and Path(shown).exists():
