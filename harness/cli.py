@@ -200,7 +200,7 @@ def parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         metavar="N",
-        help="run N scenarios at once, longest first (default: two per CPU core, at most 8; "
+        help="run N scenarios at once, longest first (default: four per CPU core, at most 8; "
         "1 runs them one after another)",
     )
     suite.add_argument(
