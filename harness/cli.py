@@ -31,7 +31,7 @@ from rich.text import Text
 
 from harness import __version__, stopping
 from harness import scenario as scenarios
-from harness.errors import ScenarioError, SocklabError
+from harness.errors import BackendUnavailable, ScenarioError, SocklabError
 from harness.execute import (
     BACKENDS,
     EXIT_ENV,
@@ -69,6 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = prepare(
         args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
     )
+    if args.kernel and args.kernel != "host":
+        return run_in_guest(args)
     console = None if args.json else Console(highlight=False)
     code, data = run_plan(
         plan, backend, progress("socklab", quiet=args.json), console, full=args.full
@@ -76,6 +78,54 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     return code
+
+
+def run_in_guest(args: argparse.Namespace) -> int:
+    """The same `socklab run` with the netns backend inside a QEMU guest of another kernel; the
+    guest's run folder comes back under runs/ and is shown here."""
+    from harness import report, vm
+    from harness.execute import RUNS_DIR, require_root
+
+    require_root()
+    if args.backend == "compose":
+        raise ScenarioError("--kernel runs the netns backend in the guest", hint="--backend netns")
+    vm.check_tools()
+    say = progress("socklab", quiet=args.json)
+    kernel = vm.fetch(args.kernel, say)
+    name = Path(args.name).resolve() if args.name.endswith((".yaml", ".yml")) else args.name
+    argv = [sys.executable, "-m", "harness.cli", "run", str(name), "--backend", "netns", "--json"]
+    for role, command in roles_of(args).items():
+        argv += [f"--{role}", command]
+    argv += ["--mount", args.mount] if args.mount else []
+    argv += ["--counterfactual", args.counterfactual] if args.counterfactual else []
+    share = RUNS_DIR / f"guest-{kernel.release}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    share.mkdir(mode=0o755, parents=True)
+    say(f"booting {kernel.release} under QEMU (TCG, no network device); socklab runs inside")
+    guest = vm.run(
+        kernel, vm.shell_line(argv, {"SOCKLAB_RUNS": "/out-share"}), share, args.deadline
+    )
+    runs = [p.parent for p in share.glob("*/report.json")]
+    if not runs:
+        tail = (
+            (share / "guest.stderr").read_text(errors="replace")[-1500:]
+            if (share / "guest.stderr").exists()
+            else ""
+        )
+        console_log = (share / "console.log").read_text(errors="replace")[-1500:]
+        what = {124: f"did not finish in {args.deadline:.0f} s and was stopped"}.get(
+            guest.exit_code, f"ended with {guest.exit_code} and no report"
+        )
+        raise BackendUnavailable(
+            f"the {kernel.release} guest {what}: {tail.strip() or console_log.strip()}",
+            hint=f"its console log: {share / 'console.log'}",
+        )
+    saved = report.load(runs[0])
+    if args.json:
+        print(json.dumps(saved.to_json(), indent=2))
+    else:
+        report.render(saved, Console(highlight=False), full=args.full)
+        print(f"guest: {kernel.release} under QEMU TCG, {guest.seconds:.0f} s with boot")
+    return guest.exit_code
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
@@ -181,6 +231,19 @@ def parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
     run.add_argument("--full", action="store_true", help="every packet and call, not folded")
+    run.add_argument(
+        "--kernel",
+        metavar="K",
+        help="host (default), debian-6.1 (Debian bookworm's stock kernel, fetched with apt) or a "
+        "linux-image-*.deb: the run happens in a QEMU guest of that kernel (netns backend)",
+    )
+    run.add_argument(
+        "--deadline",
+        type=float,
+        default=900.0,
+        metavar="S",
+        help="with --kernel: stop the guest after S seconds (default 900; TCG is slow)",
+    )
     add_program_options(run)
     run.add_argument(
         "--counterfactual",

@@ -86,6 +86,18 @@ def doctor(console: Console) -> int:
                 "CONFIG_NETFILTER_NETLINK_QUEUE and xt_NFQUEUE",
             )
         )
+    from harness import vm
+
+    absent = sorted(set(vm.missing_tools()))
+    checks.append(
+        Check(
+            "--kernel (QEMU)",
+            not absent,
+            "TCG (KVM is not used: guests hang without nested virtualization); kernels cached: "
+            + (", ".join(vm.cached()) or "none"),
+            f"apt-get install {' '.join(absent)} (only for --kernel)",
+        )
+    )
     table = Table(title="socklab doctor")
     for column in ("", "what", "found", "what to do"):
         table.add_column(column)
@@ -100,6 +112,7 @@ def doctor(console: Console) -> int:
     # Both backends capture with the machine's tcpdump in a host's network namespace.
     machine = ("tcpdump", "nsenter")
     netns_ready = root and all(c.ok for c in checks if c.name in (*machine, "setpriv", "bwrap"))
+    # --kernel is optional: its line never makes a backend "not ready".
     compose_ready = all(
         c.ok for c in checks if c.name in (*machine, "docker engine", "compose", "node image")
     )

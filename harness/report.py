@@ -34,6 +34,10 @@ class Report:
     replacements: dict[str, list[str]] = field(default_factory=dict)
     played: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    kernel: str = field(default_factory=lambda: os.uname().release)
+    # "qemu-tcg" when the run happened in an emulated guest (harness/vm.py): its timings are
+    # the emulator's as much as the kernel's
+    guest: str = field(default_factory=lambda: os.environ.get("SOCKLAB_GUEST", ""))
 
     @property
     def passed(self) -> bool:
@@ -65,7 +69,8 @@ class Report:
             # but the run folder
             "definition": self.scenario.model_dump(mode="json", by_alias=True, exclude_unset=True),
             "backend": self.backend,
-            "kernel": os.uname().release,
+            "kernel": self.kernel,
+            "guest": self.guest,
             "passed": self.passed,
             "headline": self.headline(),
             "rundir": str(self.rundir),
@@ -254,9 +259,18 @@ def verdict_table(report: Report) -> Table:
 
 def render(report: Report, console: Console, full: bool = False) -> None:
     scen = report.scenario
-    console.rule(
-        f"[bold]{scen.name}[/]: {scen.title}  ({report.backend}, Linux {os.uname().release})"
+    where = f"{report.backend}, Linux {report.kernel}" + (
+        f", {report.guest}" if report.guest else ""
     )
+    console.rule(f"[bold]{scen.name}[/]: {scen.title}  ({where})")
+    if report.guest:
+        console.print(
+            Text(
+                "Emulated guest (QEMU TCG, about 10x slower than the machine): a timing that "
+                "fails here may be the emulator's, not the kernel's.",
+                style="yellow",
+            )
+        )
     if report.observations.notes:
         console.print(Text("Faults: " + "; ".join(report.observations.notes)))
     for role, argv in report.replacements.items():
@@ -317,4 +331,6 @@ def load(rundir: Path) -> Report:
         saved.get("replacements", {}),
         saved.get("played", []),
         skipped,
+        saved.get("kernel", ""),
+        saved.get("guest", ""),
     )

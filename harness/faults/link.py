@@ -51,7 +51,7 @@ class Plan:
     def describe(self) -> str:
         parts = []
         if self.netem:
-            parts.append(f"netem ({', '.join(self.netem)})")
+            parts.append(f"netem via pyroute2 ({', '.join(self.netem)})")
         if self.nftables_loss:
             parts.append("nftables numgen (loss)")
         if self.nfqueue_delay:
