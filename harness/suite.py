@@ -167,7 +167,9 @@ class Child:
             data = json.loads(self.out.read_text())
         except ValueError:
             message = self.err.read_text(errors="replace").strip().splitlines() or [f"exit {code}"]
-            return Result(self.name, "ERROR", seconds, message[-1], book, message[-5:])
+            # the error's own line, not the hint under it
+            said = [line for line in message if line.startswith("socklab: ")] or message
+            return Result(self.name, "ERROR", seconds, said[-1], book, message[-5:])
         outcomes = data["expectations"]
         failures = [f"{o['expected']}: {o['observed']}" for o in outcomes if not o["passed"]]
         verdict, headline = ("pass" if code == EXIT_PASS else "FAIL"), str(data["headline"])

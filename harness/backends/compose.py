@@ -9,7 +9,9 @@ let anything out (DESIGN.md).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import random
 import shutil
 import subprocess
 import time
@@ -203,8 +205,11 @@ class ComposeBackend:
         self._outboxes = make_outboxes(self.rundir, HOSTS)
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
+        # Runs that start together see the same free slots: each tries them in its own random
+        # order (8 runs at once all took the lowest three, and some ran out of attempts).
+        random.SystemRandom().shuffle(free)
         last = ""
-        for slot in free[:3]:  # another run may grab the same slot between list and create
+        for slot in free[:6]:  # another run may grab the same slot between list and create
             self.topology = Topology(slot)
             # The rules go in before the containers exist, so no moment of theirs reaches the
             # machine; and again on every attempt, since down() after a failed one takes them
@@ -355,19 +360,24 @@ def remove_owned(client: docker.DockerClient, run_id: str) -> list[str]:
     """Remove every container and network labelled with this run; return what went."""
     gone = []
     selector: dict[str, Any] = {"label": f"{LABEL}={run_id}"}
-    for container in client.containers.list(all=True, filters=selector):
-        container.remove(force=True)
-        gone.append(f"container {container.name}")
+    # sparse: one listing, no inspect per container, which fails on one removed meanwhile
+    for container in client.containers.list(all=True, filters=selector, sparse=True):
+        with contextlib.suppress(docker.errors.NotFound):
+            container.remove(force=True)
+            gone.append(f"container {container.id[:12]}")
     for net in client.networks.list(filters=selector):
-        net.remove()
-        gone.append(f"network {net.name}")
+        with contextlib.suppress(docker.errors.NotFound):
+            net.remove()
+            gone.append(f"network {net.name}")
     return gone
 
 
 def owned_runs(client: docker.DockerClient) -> set[str]:
     runs = set()
-    for container in client.containers.list(all=True, filters={"label": LABEL}):
-        runs.add(container.labels[LABEL])
+    # Every run's, while other runs come and go: sparse, or the SDK inspects each container
+    # and fails on one that was removed in between (a run of a parallel suite did).
+    for container in client.containers.list(all=True, filters={"label": LABEL}, sparse=True):
+        runs.add((container.attrs.get("Labels") or {}).get(LABEL, ""))
     for net in client.networks.list(filters={"label": LABEL}):
         runs.add((net.attrs.get("Labels") or {}).get(LABEL, ""))
     return runs - {"", "manual"}
