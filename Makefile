@@ -60,7 +60,7 @@ lint: setup
 # Two workers: most of a run is waiting on kernel timers. Tests that count or kill things
 # machine-wide (teardown, leftovers) run alone afterwards.
 test: setup images lint
-	$(BIN)/pytest -q -n 2 -m "not serial"
+	$(BIN)/pytest -q -n 4 -m "not serial" --durations=15
 	$(BIN)/pytest -q -m serial
 
 clean: setup
