@@ -72,9 +72,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.kernel and args.kernel != "host":
         return run_in_guest(args)
     console = None if args.json else Console(highlight=False)
-    code, data = run_plan(
-        plan, backend, progress("socklab", quiet=args.json), console, full=args.full
-    )
+    say = progress("socklab", quiet=args.json)
+    if args.json or not err.is_terminal:  # a pipe or a file gets the result only
+        code, data = run_plan(plan, backend, say, console, full=args.full)
+    else:
+        # On a terminal: one line that names the running step and its time against its deadline
+        # (stderr); the report is printed once that line is gone.
+        from harness import report
+
+        with err.status("starting", spinner="dots") as line:
+            status = lambda text: line.update(Text(text))  # noqa: E731
+            code, data = run_plan(plan, backend, say, None, status=status)
+        report.render(report.load(Path(str(data["rundir"]))), console or Console(), args.full)
     if args.json:
         print(json.dumps(data, indent=2))
     return code

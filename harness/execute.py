@@ -69,6 +69,7 @@ def run_plan(
     progress: Progress,
     console: Console | None = None,
     full: bool = False,
+    status: Progress | None = None,
 ) -> tuple[int, dict[str, object]]:
     """Run, judge, write report.json; render to `console` if one is given."""
     from harness import clean, report, runner, verdict  # heavy imports only for a real run
@@ -83,7 +84,10 @@ def run_plan(
     lock = RunLock(run_id).acquire()
     try:
         backend = make_backend(backend_name, run_id, rundir, plan.mount)
-        obs = runner.Execution(scen, backend, rundir, progress, plan.mount).run()
+        execution = runner.Execution(scen, backend, rundir, progress, plan.mount)
+        if status is not None:
+            execution.status = status
+        obs = execution.run()
     finally:
         lock.release()
     outcomes = verdict.evaluate(scen.expect, obs)

@@ -132,6 +132,9 @@ class Execution:
         self.backend = backend
         self.rundir = rundir
         self.progress = progress
+        # A line that changes in place while the run waits (a terminal's status line); the
+        # CLI sets it only when stderr is a terminal.
+        self.status: Progress = lambda text: None
         self.processes: dict[str, Process] = {}
         self.results: dict[str, StepResult] = {}
         self.counters: dict[str, dict[str, int]] = {}
@@ -212,7 +215,10 @@ class Execution:
         if step.run is not None:
             self._run(step.run)
         elif step.sleep is not None:
-            time.sleep(step.sleep)
+            end = time.monotonic() + step.sleep
+            while (left := end - time.monotonic()) > 0:
+                self.status(f"sleeping: {step.sleep - left:.1f} of {step.sleep:g} s")
+                time.sleep(min(0.25, left))
         elif step.signal is not None:
             self.progress(f"SIG{step.signal.signal} to {step.signal.step}")
             # To the program only: strace would die of a SIGUSR1 meant for it.
@@ -308,11 +314,22 @@ class Execution:
                 )
             time.sleep(0.01)
 
+    def _wait(self, name: str, process: Process, timeout: float) -> int | None:
+        """process.wait(timeout), telling the status line how long it has been."""
+        start = time.monotonic()
+        while True:
+            left = timeout - (time.monotonic() - start)
+            code = process.wait(max(0.0, min(0.25, left)))
+            if code is not None or left <= 0:
+                return code
+            spent = time.monotonic() - start
+            self.status(f"{name} on {process.host}: {spent:.1f} s of its {timeout:g} s deadline")
+
     def _finish(self, name: str, timeout: float) -> None:
         """Wait for a step to end within its deadline; past it the harness stops it."""
         process = self._process(name)
         result = self.results[name]
-        code = process.wait(timeout)
+        code = self._wait(name, process, timeout)
         if code is None:
             result.ended = time.time()  # the harness acts from here: see harness_caused()
             code = process.stop()
