@@ -52,8 +52,15 @@ def create(path: Path, owner: tuple[int, int] | None = None) -> Path:
 
     Whatever a host left at the name (a planted symlink or FIFO) is unlinked, not followed;
     if something appears again before the new file is made, the run stops."""
-    with contextlib.suppress(FileNotFoundError):
+    try:
         os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError) as err:  # a directory planted at the name
+        raise RunError(
+            f"a host put a directory at {path}, where the harness makes a file",
+            hint="a program in the host is tampering with its outbox; the run is stopped",
+        ) from err
     try:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(path, flags, 0o644)

@@ -199,14 +199,19 @@ def packet_from_json(data: dict[str, Any]) -> Packet:
     return Packet(**{**data, "inner": tuple(inner) if inner else None})
 
 
+MAX_EVENTS = 10_000  # a program's own account is never evidence; a flood of it is cut here
+
+
 def read_events(path: Path) -> list[dict[str, Any]]:
     """A program's events file, from its host's outbox: read without trusting it."""
     events = []
-    for line in files.read_text(path).splitlines():
+    for line in files.read_text(path).splitlines()[:MAX_EVENTS]:
         try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line cut short by SIGKILL
+            event = json.loads(line)
+        except (ValueError, RecursionError):
+            continue  # a line cut short by SIGKILL, or one a hostile program made unreadable
+        if isinstance(event, dict) and isinstance(event.get("event"), str):
+            events.append(event)
     return events
 
 

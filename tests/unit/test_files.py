@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from harness import files
+from harness.errors import RunError
+from harness.observations import read_events
 
 
 def test_a_regular_file_is_read_up_to_the_cap(tmp_path: Path) -> None:
@@ -52,3 +54,17 @@ def test_private_dir_is_not_world_writable(tmp_path: Path) -> None:
     assert made.stat().st_mode & 0o777 == 0o755
     with pytest.raises(FileExistsError):
         files.private_dir(made)
+
+
+def test_a_planted_directory_stops_the_run_with_a_message(tmp_path: Path) -> None:
+    (tmp_path / "step.strace").mkdir()
+    with pytest.raises(RunError, match="put a directory at"):
+        files.create(tmp_path / "step.strace")
+
+
+def test_events_a_program_wrote_badly_are_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "s.events.jsonl"
+    deep = "[" * 100_000 + "]" * 100_000
+    lines = ['{"event": "ok", "n": 1}', deep, "[1, 2]", '{"no": "event"}', '{"event": 3}', "{cut"]
+    path.write_text("\n".join(lines) + "\n")
+    assert read_events(path) == [{"event": "ok", "n": 1}]
