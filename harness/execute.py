@@ -57,10 +57,12 @@ def require_root() -> None:
 
 
 def new_rundir(name: str, run_id: str) -> Path:
-    """The run's folder: the harness's alone (0755). What programs in a host write goes to
-    that host's outbox under it (the backend makes those; harness/files.py reads them)."""
+    """The run's folder: root's alone (0700: no local user reaches into it while a program
+    may be changing what it can). What programs in a host write goes to that host's outbox
+    under it (the backend makes those; harness/files.py reads them)."""
     RUNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
-    return files.private_dir(RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}")
+    path = RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
+    return files.private_dir(path, mode=0o700)
 
 
 def run_plan(

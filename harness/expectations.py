@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from harness.schema import CALL_NAME, Link, OneOf, Strict
+from harness.schema import CALL_NAME, Link, OneOf, Strict, When
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -136,6 +136,9 @@ class Expectation(OneOf):
         "processes",
         "same",
         "value",
+    )
+    when: When | None = Field(
+        default=None, description="judged only on kernels where this holds; else skipped"
     )
     exit: Exit | None = None
     output: Output | None = None

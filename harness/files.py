@@ -77,8 +77,47 @@ def create(path: Path, owner: tuple[int, int] | None = None) -> Path:
     return path
 
 
-def private_dir(path: Path) -> Path:
-    """A directory only root writes in (0755), made whole or not at all."""
-    path.mkdir(mode=0o755, parents=True, exist_ok=False)
-    path.chmod(0o755)  # mkdir's mode passes through the umask
+def private_dir(path: Path, mode: int = 0o755) -> Path:
+    """A directory only root writes in (0755; 0700: only root enters), made whole or not at all."""
+    path.mkdir(mode=mode, parents=True, exist_ok=False)
+    path.chmod(mode)  # mkdir's mode passes through the umask
     return path
+
+
+SANITIZE_LIMIT = 100_000  # entries looked at in one outbox
+
+
+def sanitize(paths: list[Path]) -> int:
+    """Plain modes again on what a host could chmod (its outbox, its stdout and stderr, which
+    it holds open): files 0644, directories 0755, never set-uid, set-gid or world-writable.
+    A program that is root in its host can chmod 04755 a copy of python3 there; without this
+    any local user could run it as root. Symlinks and other kinds are left alone, not
+    followed. Returns how many modes were changed."""
+    changed = seen = 0
+    for root in paths:  # the harness's own paths: a folder it made, or a file
+        changed += _plain(root)
+        if root.is_symlink() or not root.is_dir():
+            continue
+        for folder, dirs, names in os.walk(root, followlinks=False):
+            for name in [*dirs, *names]:
+                seen += 1
+                if seen > SANITIZE_LIMIT:
+                    return changed
+                changed += _plain(Path(folder, name))
+    return changed
+
+
+def _plain(path: Path) -> int:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return 0  # a symlink (ELOOP), gone, or not ours to open
+    try:
+        kind = os.fstat(fd).st_mode
+        want = 0o755 if stat.S_ISDIR(kind) else 0o644 if stat.S_ISREG(kind) else None
+        if want is None or stat.S_IMODE(kind) == want:
+            return 0
+        os.fchmod(fd, want)
+        return 1
+    finally:
+        os.close(fd)

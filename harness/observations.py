@@ -112,6 +112,8 @@ class Observations:
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
     processes: dict[str, list[str]] = field(default_factory=dict)
+    # kernel facts the scenario's `when:` conditions asked about: "sysctl:KEY" -> present
+    facts: dict[str, bool] = field(default_factory=dict)
 
     # ---- the evidence window ------------------------------------------------------------
     def harness_caused(self, packet: Packet) -> bool:
@@ -168,6 +170,7 @@ class Observations:
             "mechanisms": self.mechanisms,
             "counters": self.counters,
             "processes": self.processes,
+            "facts": self.facts,
         }
 
     @classmethod
@@ -184,6 +187,7 @@ class Observations:
             mechanisms=list(data.get("mechanisms", [])),
             counters=dict(data.get("counters", {})),
             processes=dict(data.get("processes", {})),
+            facts=dict(data.get("facts", {})),
         )
 
     def write(self, path: Path) -> None:
@@ -199,13 +203,15 @@ def packet_from_json(data: dict[str, Any]) -> Packet:
     return Packet(**{**data, "inner": tuple(inner) if inner else None})
 
 
-MAX_EVENTS = 10_000  # a program's own account is never evidence; a flood of it is cut here
+# A program's own account is never evidence; a flood of it is cut here (64 MiB of `{}` lines
+# once took the harness to 1.7 GB).
+MAX_EVENTS, EVENTS_CAP = 10_000, 1024 * 1024
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:
     """A program's events file, from its host's outbox: read without trusting it."""
     events = []
-    for line in files.read_text(path).splitlines()[:MAX_EVENTS]:
+    for line in files.read_text(path, cap=EVENTS_CAP).splitlines()[:MAX_EVENTS]:
         try:
             event = json.loads(line)
         except (ValueError, RecursionError):

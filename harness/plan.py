@@ -13,6 +13,7 @@ from harness import scenario as scenarios
 from harness.errors import ScenarioError
 from harness.roles import Skipped, check_commands, command_argv, replace
 from harness.scenario import Scenario
+from harness.schema import kernel_fact
 
 
 @dataclass
@@ -27,7 +28,12 @@ class Plan:
 def check_machine(scen: Scenario) -> None:
     """What the file cannot say by itself: every sysctl exists and may be written on this
     kernel, every user exists. Before any host is up, so nothing is left half-made."""
-    faults = [*scen.faults, *(step.fault for step in scen.steps if step.fault)]
+    taken = [
+        step
+        for step in scen.steps
+        if step.when is None or kernel_fact(step.when.fact()) == step.when.wanted()
+    ]
+    faults = [*scen.faults, *(step.fault for step in taken if step.fault)]
     for fault in faults:
         if fault.sysctl is None:
             continue

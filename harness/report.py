@@ -253,6 +253,8 @@ def verdict_table(report: Report) -> Table:
         table.add_column(column)
     for outcome in report.outcomes:
         mark = Text("PASS", style="green") if outcome.passed else Text("FAIL", style="bold red")
+        if outcome.skipped:
+            mark = Text("SKIP", style="yellow")
         table.add_row(mark, Text(outcome.expected), Text(outcome.observed))
     return table
 

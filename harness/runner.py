@@ -7,6 +7,7 @@ Ctrl-C or SIGTERM still takes down the processes, captures, faults and hosts in 
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import re
 import signal
@@ -21,6 +22,7 @@ from harness.nsenter import read_proc_net
 from harness.observations import Observations, StepResult, read_events
 from harness.ownership import tagged_pids
 from harness.scenario import Fault, Line, Run, Scenario, Step
+from harness.schema import kernel_fact
 from harness.stopping import Teardown
 from harness.terms import call_names
 
@@ -148,6 +150,12 @@ class Execution:
         self.started = 0.0
         self.names: dict[str, str] = {}
         self.caps: list[capture.Capture] = []
+        # The kernel facts every `when:` of the scenario asks about, as this kernel answers.
+        self.facts: dict[str, bool] = {
+            when.fact(): kernel_fact(when.fact())
+            for when in [*(s.when for s in scenario.steps), *(e.when for e in scenario.expect)]
+            if when is not None
+        }
 
     def run(self) -> Observations:
         with self.stack:
@@ -198,6 +206,7 @@ class Execution:
             mechanisms=self.ctx.mechanisms,
             counters=self.counters,
             processes=self.snapshots,
+            facts=self.facts,
         )
         obs.write(self.rundir / "observations.json")
         return obs
@@ -212,6 +221,10 @@ class Execution:
         self.stack.callback(faults.apply(fault, self.ctx))
 
     def _step(self, step: Step) -> None:
+        if step.when is not None and self.facts[step.when.fact()] != step.when.wanted():
+            what = f"{step.kind()} step is only for {step.when.describe()}"
+            self.progress(f"skipped on this kernel ({os.uname().release}): the {what}")
+            return
         if step.run is not None:
             self._run(step.run)
         elif step.sleep is not None:
@@ -341,8 +354,10 @@ class Execution:
         result.stdout = read_capped(self.rundir / f"{name}.stdout")
         result.stderr = read_capped(self.rundir / f"{name}.stderr")
         result.events = read_events(self.events[name])
+        outputs = [self.rundir / f"{name}.stdout", self.rundir / f"{name}.stderr"]
+        files.sanitize([self.backend.outbox(process.host), *outputs])
         record = files.read_text(self.traces[name])
-        result.calls = strace.parse(record.splitlines())
+        result.calls = strace.parse(io.StringIO(record))  # lazily: millions of tiny lines fit
         result.traced = bool(record) and not self.untraced(name)
         del self.processes[name]
 

@@ -19,7 +19,7 @@ from harness.consistency import problems
 from harness.counterfactual import Counterfactual, apply
 from harness.errors import ScenarioError
 from harness.expectations import Expectation
-from harness.schema import CALL_NAME, Host, Link, OneOf, Strict
+from harness.schema import CALL_NAME, Host, Link, OneOf, Strict, When
 from harness.topology import ATTACHMENTS, HOSTS
 
 SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
@@ -218,6 +218,9 @@ class Processes(Strict):
 
 class Step(OneOf):
     choices = ("run", "sleep", "signal", "wait", "fault", "counters", "processes")
+    when: When | None = Field(
+        default=None, description="taken only on kernels where this holds (else skipped)"
+    )
     run: Run | None = None
     sleep: float | None = Field(default=None, ge=0, le=120)
     signal: Signal | None = None

@@ -15,6 +15,7 @@ a program feels: measured with bench/strace_overhead.py's method.)
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -225,7 +226,10 @@ def parse(lines: Iterable[str]) -> list[Call]:
         line = LINE.match(raw.rstrip("\n"))
         if line is None:
             continue
-        pid, when, rest = int(line.group("pid")), float(line.group("time")), line.group("rest")
+        try:
+            pid, when, rest = int(line.group("pid")), float(line.group("time")), line.group("rest")
+        except ValueError:  # a line strace never wrote (a program can write its own record)
+            continue
         if rest.startswith(("---", "+++")):
             continue  # signals and exits: the step's exit status tells those
         resumed = RESUMED.match(rest)
@@ -257,4 +261,4 @@ def parse(lines: Iterable[str]) -> list[Call]:
 def read(path: Path) -> list[Call]:
     """The calls in a trace file of a host's outbox, read without trusting it (a symlink or a
     FIFO there is no calls); a missing file is no calls (the caller says it is missing)."""
-    return parse(files.read_text(path).splitlines())
+    return parse(io.StringIO(files.read_text(path)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.consistency import loopback
@@ -48,6 +48,7 @@ class Outcome:
     expected: str
     observed: str
     passed: bool
+    skipped: bool = False  # its `when:` does not hold on this kernel
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +56,7 @@ class Outcome:
             "expected": self.expected,
             "observed": self.observed,
             "passed": self.passed,
+            "skipped": self.skipped,
         }
 
 
@@ -238,9 +240,10 @@ def check_count(spec: PacketCount, obs: Observations) -> Outcome:
     if spec.until is not None:
         step, _, event = spec.until.partition(".")
         found = next((e for e in obs.steps[step].events if e.get("event") == event), None)
-        if found is None:
-            return Outcome("packet_count", want, f"no {event} event from {step}", False)
-        limit = float(found["t"])
+        when = found.get("t") if found is not None else None
+        if not isinstance(when, int | float):
+            return Outcome("packet_count", want, f"no timed {event} event from {step}", False)
+        limit = float(when)
     count = sum(1 for p in obs.evidence() if match(p) and p.time < limit)
     ok = count >= spec.min and (spec.max is None or count <= spec.max)
     return Outcome("packet_count", want, str(count), ok)
@@ -328,4 +331,19 @@ CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
 
 
 def evaluate(expectations: Sequence[Expectation], obs: Observations) -> list[Outcome]:
-    return [CHECKS[e.kind()](e.body(), obs) for e in expectations]
+    return [judge(e, obs) for e in expectations]
+
+
+def judge(expectation: Expectation, obs: Observations) -> Outcome:
+    outcome = CHECKS[expectation.kind()](expectation.body(), obs)
+    when = expectation.when
+    if when is None:
+        return outcome
+    held = obs.facts.get(when.fact())
+    if held is None:  # missing evidence is a failure
+        return replace(outcome, observed=f"the run did not record {when.fact()}", passed=False)
+    if held != when.wanted():
+        return replace(
+            outcome, observed=f"skipped: only on {when.describe()}", passed=True, skipped=True
+        )
+    return outcome

@@ -20,6 +20,7 @@ from pyroute2 import IPRoute, netns
 from harness.backends.base import (
     MACHINE_PROGRAMS,
     MACHINE_PYTHON,
+    OUTBOX_INSIDE,
     Completed,
     Process,
     exec_by_spawn,
@@ -67,6 +68,13 @@ def machine_view() -> list[str]:
         elif os.path.isdir(path):
             view += ["--ro-bind", path, path]
     return view
+
+
+PLAIN_ENV = [
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "LANG=C.UTF-8",
+]
 
 
 PROBE = "probe"  # the capability probe's throwaway namespace (harness/probe.py)
@@ -127,7 +135,7 @@ class NetnsBackend:
         return self._outboxes[host]
 
     def inside(self, host: str, path: Path) -> str:
-        return str(path)
+        return f"{OUTBOX_INSIDE}/{path.relative_to(self._outboxes[host])}"
 
     def up(self) -> None:
         self.check()
@@ -199,7 +207,9 @@ class NetnsBackend:
         for shown in (PROGRAMS_DIR, sys.prefix, str(self.mount or "")):
             if shown and Path(shown).exists():
                 box += ["--ro-bind", shown, shown]
-        box += ["--bind", str(self.outbox(host)), str(self.outbox(host))]
+        # At a path of its own, as in a container: the run folder (0700) is not on the way.
+        parent = str(Path(OUTBOX_INSIDE).parent)  # bwrap would make it 0700: a user step's way
+        box += ["--perms", "0755", "--dir", parent, "--bind", str(self.outbox(host)), OUTBOX_INSIDE]
         box += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
         box += ["--new-session", "--cap-drop", "ALL"]
         granted = ["setuid", "setgid"] if user else caps
@@ -232,9 +242,13 @@ class NetnsBackend:
     ) -> Process:
         tag = new_tag(self.run_id)
         full = ["nsenter", f"--net={self.netns(host)}", "--"]
+        settings = [f"{k}={v}" for k, v in tagged_env(tag, env).items()]
         if caps is not None or user:
+            # A program gets a plain environment, not the harness's (sudo -E brings the user's
+            # tokens along): what a container's program gets.
             full += self.confine(host, caps or [], user, cwd)
-        full += ["env", *[f"{k}={v}" for k, v in tagged_env(tag, env).items()], *argv]
+            settings = ["-i", *PLAIN_ENV, *settings]
+        full += ["env", *settings, *argv]
         return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr, cwd))
 
     def exec(

@@ -10,6 +10,7 @@ evidence, and a step keeps only the capabilities it declares. On both backends.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,10 @@ ln -s "$secret" "$out/cmd2.strace"
 ln -s "$secret" "$out/cmd2.events.jsonl"
 mkfifo "$out/cmd3.strace"
 ln -s "$sentinel" "$out/cmd3.events.jsonl"
+# a set-uid root shell and world-writable places for a local user to find
+cp /bin/sh "$out/rootsh" && chmod 04755 "$out/rootsh" && echo SUID-PLANTED
+chmod 0777 "$out"
+python3 -c 'import os; os.fchmod(1, 0o666); os.fchmod(2, 0o666)'
 # the machine's files
 echo tampered > "$sentinel" && echo WROTE-SENTINEL
 echo tampered > /etc/socklab-sealed-probe && echo WROTE-ETC
@@ -82,10 +87,14 @@ def test_planted_symlinks_and_fifos_are_neither_followed_nor_written(
     assert secret.read_text() == SECRET_TEXT
     for path in regular_files(rundir):
         assert SECRET not in path.read_text(errors="replace"), f"the secret reached {path}"
-    # the run folder is the harness's: nothing in it is writable by anyone else
+    # the run folder is root's alone, and nothing in it is set-uid or writable by anyone else
+    assert "SUID-PLANTED" in planted.stdout
+    assert rundir.stat().st_mode & 0o777 == 0o700
     for path in [rundir, *rundir.rglob("*")]:
         if not path.is_symlink():
-            assert not path.stat().st_mode & 0o002, f"{path} is world-writable"
+            mode = path.stat().st_mode
+            assert not mode & 0o002, f"{path} is world-writable"
+            assert not mode & (stat.S_ISUID | stat.S_ISGID), f"{path} is set-uid or set-gid"
 
 
 PROBES = """

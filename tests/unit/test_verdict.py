@@ -435,3 +435,19 @@ def test_a_bad_file_is_a_scenario_error_naming_the_field(tmp_path: Path) -> None
 def test_capture_records_survive_json() -> None:
     record = CaptureRecord("router", "lan1", "router-lan1.pcap", 3, 0, None)
     assert CaptureRecord(**record.to_json()) == record
+
+
+def test_when_judges_the_expectations_of_the_kernel_that_ran() -> None:
+    """The same recorded timeout run, told that its kernel lacked tcp_syn_linear_timeouts:
+    the linear-schedule expectations are skipped and the older kernels' ones judged (and fail:
+    this kernel sent 6 SYNs 1 s apart, not 3 with gaps 1 and 2 s)."""
+    scen, obs = recorded("timeout")
+    key = "sysctl:net.ipv4.tcp_syn_linear_timeouts"
+    assert all(o.passed for o in verdict.evaluate(scen.expect, obs))
+    older = dataclasses.replace(obs, facts={key: False})
+    outcomes = verdict.evaluate(scen.expect, older)
+    whens = [(e.when.wanted(), o) for e, o in zip(scen.expect, outcomes, strict=True) if e.when]
+    assert [o.skipped for wanted, o in whens if wanted] == [True, True]
+    assert [o.passed for wanted, o in whens if not wanted] == [False, False]
+    unknown = verdict.evaluate(scen.expect, dataclasses.replace(obs, facts={}))
+    assert not all(o.passed for o in unknown)  # an unrecorded fact is missing evidence
