@@ -55,6 +55,19 @@ SYSCTLS = {
 UNSEEN = {"proc", "dev", "sys", "run", "tmp", "var", "root", "home", "mnt", "media", "boot", "srv"}
 
 
+def reachable(path: str) -> list[str]:
+    """bwrap arguments that make the folders above `path` 0755 where the box makes them (in
+    a hidden top-level folder: /tmp/clone/harness/programs): bwrap makes them 0700, and a
+    step run as a `user:` could not reach its program."""
+    parts = Path(path).parts[1:-1]
+    if not parts or parts[0] not in UNSEEN:
+        return []
+    made: list[str] = []
+    for depth in range(2, len(parts) + 1):
+        made += ["--perms", "0755", "--dir", "/" + "/".join(parts[:depth])]
+    return made
+
+
 def machine_view() -> list[str]:
     """bwrap arguments for the machine's top-level folders, read-only (/usr, /etc, /opt, the
     folder socklab lives in ...); the merged-/usr symlinks (/bin -> usr/bin) as symlinks."""
@@ -206,7 +219,7 @@ class NetnsBackend:
             box += ["--tmpfs", hidden]
         for shown in (PROGRAMS_DIR, sys.prefix, str(self.mount or "")):
             if shown and Path(shown).exists():
-                box += ["--ro-bind", shown, shown]
+                box += [*reachable(shown), "--ro-bind", shown, shown]
         # At a path of its own, as in a container: the run folder (0700) is not on the way.
         parent = str(Path(OUTBOX_INSIDE).parent)  # bwrap would make it 0700: a user step's way
         box += ["--perms", "0755", "--dir", parent, "--bind", str(self.outbox(host)), OUTBOX_INSIDE]
