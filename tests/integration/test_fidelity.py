@@ -62,9 +62,15 @@ ALLOWED = {
 def shape(calls: list[Call], program: str) -> list[tuple[str, int | None, str | None]]:
     """(call, port it names, errno), consecutive receives of one socket merged (a buffered
     reader may split one line over two reads or read two lines at once), closes after the last
-    other call dropped (Python closes its sockets at interpreter exit, C leaves it to exit)."""
-    shaped: list[tuple[str, int | None, str | None]] = []
+    other call dropped (Python closes its sockets at interpreter exit, C leaves it to exit).
+    Process by process, in the order they appeared: how a forking server's parent and child
+    interleave is the scheduler's (under load the parent's close and the child's calls swapped),
+    the sequence within each is the program's."""
+    first: dict[int, int] = {}
     for call in calls:
+        first.setdefault(call.pid, len(first))
+    shaped: list[tuple[str, int | None, str | None]] = []
+    for call in sorted(calls, key=lambda c: first[c.pid]):  # stable: each process in time order
         if call.name in FILTERED or call.blocked:
             continue
         name = FAMILY.get(call.name, call.name)
