@@ -129,8 +129,18 @@ def render_ladder(
     if not span:
         return [f"(the packet ladder needs {needed_width(len(columns))} columns; this is {width})"]
     start = packets[0].time
-    header = " " * TIME + "".join(name[:span].ljust(span + 1) for name in columns)
-    lines = [header.rstrip()]
+    # Each name starts at its rail; the last one ends at its rail where the width has no room
+    # after it (at 60 columns "server" used to wrap under the ladder).
+    last_rail = (span + 1) * (len(columns) - 1)
+    canvas = [" "] * (width - TIME)
+    for index, name in enumerate(columns):
+        name = name[:span]
+        at = index * (span + 1)
+        if index == len(columns) - 1 and at + len(name) > width - TIME:
+            at = last_rail + 1 - len(name)
+        canvas[at : at + len(name)] = name
+    header = "".join(canvas)
+    lines = [" " * TIME + header.rstrip()]
     shown: list[Packet | None] = list(packets)
     if fold is not None and len(packets) > fold:
         head, tail = fold * 2 // 3, fold - fold * 2 // 3

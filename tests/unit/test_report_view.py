@@ -37,8 +37,13 @@ def view(rep: report.Report, width: int, full: bool = False) -> list[str]:
 def test_the_ladder_never_wraps(tmp_path: Path, width: int) -> None:
     lines = view(saved_run("tcp-echo", tmp_path), width)
     assert max(len(line) for line in lines) <= width
-    ladder = lines[lines.index(next(x for x in lines if "packet ladder" in x)) + 1 :]
-    rows = [x for x in ladder[:12] if "|" in x and ("-->" in x or "<--" in x or "->|" in x)]
+    start = lines.index(next(x for x in lines if "packet ladder" in x)) + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].lstrip().startswith("╰"))
+    ladder = [x.strip("│ ") for x in lines[start + 1 : end]]  # inside the panel, header aside
+    # rich wraps a line that is too long inside the panel: a wrapped row leaves a piece
+    # without the three rails
+    assert all(x.count("|") == 3 or x.startswith("...") for x in ladder if x), "\n".join(ladder)
+    rows = [x for x in ladder[:12] if "-->" in x or "<--" in x or "->|" in x]
     assert rows, "\n".join(ladder[:12])
     ported = any(" > " in x.split("|")[-1] for x in rows)
     assert ported == (width >= 80)  # the port column goes first when room runs out
