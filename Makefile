@@ -42,6 +42,10 @@ host-packages:
 	  echo "socklab: installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
+	@# a headless browser for the test that looks at report.html (GitHub's runner has Chrome)
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || \
+	  { echo "socklab: installing Debian packages: chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 images: setup
 	bash images/build

@@ -159,6 +159,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
         )
     if args.junit_xml:
         suite.junit(results, backend, Path(args.junit_xml))
+    index = suite.index(results, backend, wall)
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
         return suite.exit_code(results)
@@ -166,7 +167,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     longest = max((r.seconds for r in results), default=0.0)
     print(
         f"{len(results)} scenarios in {wall:.1f} s wall time, up to {jobs} at once; "
-        f"the longest took {longest:.1f} s"
+        f"the longest took {longest:.1f} s; each one's report: {index}"
     )
     return suite.exit_code(results)
 

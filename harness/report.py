@@ -107,8 +107,12 @@ class Report:
         }
 
     def write(self) -> Path:
+        """report.json, and report.html beside it."""
+        from harness.html import write_report
+
         path = self.rundir / "report.json"
         path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
+        write_report(self)
         return path
 
 

@@ -36,6 +36,7 @@ class Result:
     headline: str
     book: str
     failures: list[str]
+    rundir: str = ""  # where its report is; empty when it never got one
 
 
 def select(names: Sequence[str], roles: dict[str, str]) -> list[str]:
@@ -135,8 +136,9 @@ def run_serial(
             outcomes = data["expectations"]
             assert isinstance(outcomes, list)
             failures = [f"{o['expected']}: {o['observed']}" for o in outcomes if not o["passed"]]
+            rundir = str(data["rundir"])
         except SocklabError as error:
-            verdict, headline, failures = "ERROR", str(error), [str(error)]
+            verdict, headline, failures, rundir = "ERROR", str(error), [str(error)], ""
         results.append(
             Result(
                 name,
@@ -145,6 +147,7 @@ def run_serial(
                 headline,
                 book.headline or book.shows[:60],
                 failures,
+                rundir,
             )
         )
     return results
@@ -176,7 +179,7 @@ class Child:
         if data["replacements"] and not data["played"]:
             verdict = "skipped"
             headline = "; ".join(f"{s['step']}: {s['why']}" for s in data["skipped"])
-        return Result(self.name, verdict, seconds, headline, book, failures)
+        return Result(self.name, verdict, seconds, headline, book, failures, str(data["rundir"]))
 
 
 def child_argv(name: str, backend: str, roles: dict[str, str], mount: str | None) -> list[str]:
@@ -292,6 +295,14 @@ def junit(results: Sequence[Result], backend: str, path: Path) -> None:
             ET.SubElement(case, "skipped", message=result.headline[:200])
         ET.SubElement(case, "system-out").text = result.headline
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def index(results: Sequence[Result], backend: str, wall: float) -> Path:
+    """runs/suite-<time>/index.html: one row per scenario, linking to its report.html."""
+    from harness.html import write_index
+
+    folder = RUNS_DIR / f"suite-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+    return write_index(results, backend, wall, folder)
 
 
 def exit_code(results: Sequence[Result]) -> int:
