@@ -48,7 +48,7 @@ host-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 images: setup
-	bash images/build
+	bash harness/images/build
 
 scenario: setup $(NEED_IMAGES)
 	$(BIN)/socklab run $(NAME) $(BACKEND_FLAG)

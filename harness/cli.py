@@ -204,6 +204,14 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return doctor(Console(highlight=False))
 
 
+def cmd_images(args: argparse.Namespace) -> int:
+    """Build the node image the compose backend runs (no registry: from Debian packages)."""
+    import subprocess
+
+    build = Path(__file__).resolve().parent / "images" / "build"
+    return subprocess.call(["bash", str(build), *(["--rebuild"] if args.rebuild else [])])
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.clean import clean
 
@@ -291,6 +299,11 @@ def parser() -> argparse.ArgumentParser:
     val.add_argument("paths", nargs="+")
     val.set_defaults(func=cmd_validate)
     sub.add_parser("doctor", help="what this machine can do").set_defaults(func=cmd_doctor)
+    images = sub.add_parser(
+        "images", help="build the compose backend's node image from Debian packages"
+    )
+    images.add_argument("--rebuild", action="store_true", help="even if it is up to date")
+    images.set_defaults(func=cmd_images)
     sub.add_parser("clean", help="remove what crashed runs left").set_defaults(func=cmd_clean)
     return top
 

@@ -36,7 +36,7 @@ def docker_checks() -> list[Check]:
         checks.append(Check("compose", False, str(err), err.hint))
     image = bool(client.images.list(name=compose.IMAGE))
     checks.append(
-        Check("node image", image, compose.IMAGE if image else "not built", "make images")
+        Check("node image", image, compose.IMAGE if image else "not built", "socklab images")
     )
     chain = subprocess.run(["iptables", "-S", compose.RULE_CHAIN], capture_output=True, check=False)
     checks.append(

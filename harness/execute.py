@@ -17,7 +17,8 @@ from harness.errors import BackendUnavailable, ScenarioError
 from harness.ownership import RunLock, new_run_id
 from harness.plan import Plan
 
-RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", Path(__file__).resolve().parent.parent / "runs"))
+# ./runs under the working directory unless SOCKLAB_RUNS says where (README)
+RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", "runs")).absolute()
 # Imported lazily: a machine without Docker never loads the Docker SDK.
 BACKENDS = {
     "compose": "harness.backends.compose:ComposeBackend",

@@ -22,7 +22,7 @@ from harness.expectations import Expectation
 from harness.schema import CALL_NAME, Host, Link, OneOf, Strict, When
 from harness.topology import ATTACHMENTS, HOSTS
 
-SCENARIO_DIR = Path(__file__).resolve().parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parent / "scenarios"
 
 
 # ---- faults -------------------------------------------------------------------------------

@@ -285,8 +285,9 @@ def run(kernel: Kernel, command: str, share: Path, deadline: float, cpus: int = 
 
 
 def shell_line(argv: list[str], env: dict[str, str]) -> str:
-    """A POSIX shell line for the guest: `cd` to socklab, the environment, the argv."""
+    """A POSIX shell line for the guest: `cd` to where socklab was started (the machine's /
+    is the guest's, read-only), the environment, the argv."""
     quoted = " ".join("'" + a.replace("'", "'\\''") + "'" for a in argv)
     assignments = " ".join(f"{k}='{v}'" for k, v in env.items())
-    root = Path(__file__).resolve().parent.parent
-    return f"cd '{root}' && {assignments} exec {quoted}"
+    here = str(Path.cwd()).replace("'", "'\\''")
+    return f"cd '{here}' && {assignments} exec {quoted}"

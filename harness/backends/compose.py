@@ -39,7 +39,8 @@ from harness.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
 IMAGE = "socklab-node:1"
 LABEL = "socklab.run"
 PROGRAMS_DIR = "/opt/socklab/programs"
-COMPOSE_FILE = Path(__file__).resolve().parents[2] / "compose.yaml"
+SOCKET_PATH = "/var/run/docker.sock"
+COMPOSE_FILE = Path(__file__).resolve().parents[1] / "compose.yaml"
 PROGRAMS_HOST_DIR = Path(__file__).resolve().parents[1] / "programs"
 RULE_CHAIN = "DOCKER-USER"
 # The chains socklab puts rules in; every rule carries the comment socklab:<run id>.
@@ -75,11 +76,23 @@ def engine() -> docker.DockerClient:
         client = docker.from_env(timeout=30)
         client.ping()
     except docker.errors.DockerException as err:
-        raise BackendUnavailable(
-            f"no Docker engine answers: {err}",
-            hint="start dockerd (systemctl start docker), or use BACKEND=netns",
-        ) from err
+        raise BackendUnavailable(f"no Docker engine answers: {err}", hint=engine_hint(err)) from err
     return client
+
+
+def engine_hint(err: Exception) -> str:
+    """What to do: a socket that exists but refuses this user is not a stopped engine."""
+    socket = SOCKET_PATH
+    if isinstance(err.__context__ or err.__cause__ or err, PermissionError) or (
+        "Permission denied" in str(err)
+    ):
+        return (
+            f"the engine runs but {socket} refuses this user: run socklab as root "
+            "(sudo -E socklab ...), or use --backend netns"
+        )
+    if not os.path.exists(socket):
+        return "start dockerd (systemctl start docker), or use --backend netns"
+    return f"{socket} exists but nothing answers: restart dockerd, or use --backend netns"
 
 
 def project(run_id: str) -> str:
@@ -148,7 +161,8 @@ class ComposeBackend:
         client = engine()
         if not client.images.list(name=IMAGE):
             raise BackendUnavailable(
-                f"the node image {IMAGE} is not built", hint="run `make images` first"
+                f"the node image {IMAGE} is not built",
+                hint="socklab images (or make images) builds it from Debian packages",
             )
         self._compose = compose_command()
         missing = [tool for tool in ("tcpdump", "nsenter") if shutil.which(tool) is None]

@@ -24,10 +24,10 @@ def socklab(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_reports_every_file_and_prints_brackets_as_they_are(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: X\ntitle: t\n")
-    done = socklab("validate", str(bad), "scenarios/refused.yaml")
+    done = socklab("validate", str(bad), "harness/scenarios/refused.yaml")
     assert done.returncode == 2
     assert "^[a-z][a-z0-9-]*$" in done.stderr
-    assert "scenarios/refused.yaml: ok" in done.stdout
+    assert "harness/scenarios/refused.yaml: ok" in done.stdout
     assert "Traceback" not in done.stderr
 
 

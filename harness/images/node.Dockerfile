@@ -8,6 +8,6 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       python3 strace tcpdump iproute2 nftables iptables iputils-ping procps util-linux \
  && rm -rf /var/lib/apt/lists/*
-COPY images/node-entrypoint /usr/local/sbin/socklab-node
+COPY node-entrypoint /usr/local/sbin/socklab-node
 LABEL socklab=1 socklab.inputs=${INPUTS}
 ENTRYPOINT ["/usr/local/sbin/socklab-node"]
