@@ -7,6 +7,7 @@ run's lock (so a run in another terminal is safe).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -29,10 +30,23 @@ def stale_processes() -> dict[str, list[int]]:
     return runs
 
 
-def clean(say: Callable[[str], None], docker_too: bool = True) -> list[str]:
+def clean(
+    say: Callable[[str], None], docker_too: bool = True, only: str | None = None
+) -> list[str]:
+    """Remove what runs that are over left (with `only`, of that run alone). A lab that is up
+    is live; one whose hosts are gone is first marked so (harness/lab.py)."""
+    from harness import lab
+
+    def dead(run_id: str) -> bool:
+        return (only is None or run_id == only) and not ownership.is_live(run_id)
+
+    if only is None:
+        lab.reap(say)
+    # a lab's folder holds only its hosts' outboxes: it goes with the lab
+    folders = [kept.rundir for kept in lab.labs() if dead(kept.id)]
     removed: list[str] = []
     for run_id, pids in stale_processes().items():
-        if not ownership.is_live(run_id):
+        if dead(run_id):
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -40,18 +54,24 @@ def clean(say: Callable[[str], None], docker_too: bool = True) -> list[str]:
                 except ProcessLookupError:
                     pass
     for run_id, names in owned_namespaces().items():
-        if not ownership.is_live(run_id):
+        if dead(run_id):
             remove_namespaces(names)
             removed += [f"namespace {name}" for name in names]
             ownership.forget(run_id)
     if docker_too:
-        removed += clean_docker()
+        removed += clean_docker(dead)
+    for lab_state in ownership.LAB_DIR.glob("*.json") if ownership.LAB_DIR.is_dir() else []:
+        if dead(lab_state.stem):  # a lab that went down, with nothing left of it
+            lab_state.unlink(missing_ok=True)
+            removed.append(f"lab {lab_state.stem}")
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
     for item in removed:
         say(f"removed {item}")
     return removed
 
 
-def clean_docker() -> list[str]:
+def clean_docker(dead: Callable[[str], bool]) -> list[str]:
     # Imported here: the netns backend and a machine without Docker never load the SDK.
     from harness.backends import compose
     from harness.errors import BackendUnavailable
@@ -62,11 +82,11 @@ def clean_docker() -> list[str]:
     except BackendUnavailable:
         return removed
     for run_id in compose.owned_runs(client):
-        if not ownership.is_live(run_id):
+        if dead(run_id):
             removed += compose.remove_owned(client, run_id)
             ownership.forget(run_id)
     for run_id, owned in compose.owned_rules().items():
-        if not ownership.is_live(run_id):
+        if dead(run_id):
             for tool, chain, spec in owned:
                 compose.iptables(["-D", chain, *spec], check=False, tool=tool)
                 removed.append(f"{tool} {chain} rule {' '.join(spec)}")

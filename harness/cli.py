@@ -1,4 +1,5 @@
-"""socklab's command line: list, run, suite, doctor, clean.
+"""socklab's command line: list, run, suite, show, validate, doctor, images, clean, and a lab
+to step into (up, shell, exec, capture, ps, down).
 
 Exit codes: 0 every expectation held, 1 one failed, 2 usage error (bad scenario name or file),
 3 the machine cannot run it (no engine, no root, missing kernel feature).
@@ -212,6 +213,103 @@ def cmd_images(args: argparse.Namespace) -> int:
     return subprocess.call(["bash", str(build), *(["--rebuild"] if args.rebuild else [])])
 
 
+def cmd_up(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    backend = args.backend or default_backend()
+    kept = lab.bring_up(args.scenario, backend, progress("socklab up"))
+    what = f"with {kept.scenario}'s faults" if kept.scenario else "with no fault"
+    print(f"lab {kept.id} is up ({backend}, {what}); it stays up until `socklab down {kept.id}`")
+    for note in kept.faults:
+        print(f"  fault: {note}")
+    for host in ("client", "router", "server"):
+        addresses = [v for k, v in kept.addresses.items() if k.startswith(f"{host}.")]
+        print(f"  {host:<7} {', '.join(addresses) or kept.addresses.get(host, '')}")
+    print(
+        "  socklab shell HOST | socklab exec HOST -- CMD | socklab capture lan1|lan2 | socklab ps"
+    )
+    return EXIT_PASS
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    require_root()
+    kept = lab.find(args.id)
+    removed = lab.take_down(kept, progress("socklab down"))
+    print(f"lab {kept.id} is down ({len(removed)} things removed)")
+    return EXIT_PASS
+
+
+def cmd_ps(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from harness import lab
+
+    found = lab.labs()
+    if args.json:
+        print(json.dumps([{**dataclasses.asdict(k), "missing": k.missing()} for k in found]))
+        return EXIT_PASS
+    if not found:
+        print("no lab is up (socklab up [SCENARIO] brings one up)")
+        return EXIT_PASS
+    table = Table(title="Labs")
+    for column in ("id", "backend", "scenario", "state", "up for", "faults"):
+        table.add_column(column)
+    for kept in found:
+        missing = kept.missing()
+        state = f"broken: {', '.join(missing)} gone" if missing else kept.state
+        minutes = (time.time() - kept.created) / 60
+        table.add_row(
+            kept.id,
+            kept.backend,
+            kept.scenario or "-",
+            state,
+            f"{minutes:.0f} min",
+            Text("; ".join(kept.faults) or "-"),
+        )
+    Console(highlight=False).print(table)
+    return EXIT_PASS
+
+
+def in_host(args: argparse.Namespace, argv: list[str], tty: bool) -> int:
+    """Become argv in the lab's host: signals, the terminal and the exit status are its."""
+    from harness import lab
+
+    require_root()
+    kept = lab.find(args.lab)
+    full = lab.host_argv(kept, args.host, argv, tty)
+    sys.stdout.flush()
+    os.execvp(full[0], full)
+
+
+def cmd_shell(args: argparse.Namespace) -> int:
+    shell = ["bash", "--norc", "--noprofile", "-i"]
+    return in_host(args, shell, tty=sys.stdin.isatty())
+
+
+def cmd_exec(args: argparse.Namespace) -> int:
+    command = args.command
+    if not command:
+        raise ScenarioError("no command given", hint="socklab exec client -- ss -tan")
+    return in_host(args, command, tty=False)
+
+
+def cmd_capture(args: argparse.Namespace) -> int:
+    from harness import lab
+
+    require_root()
+    kept = lab.find(args.lab)
+    iface = lab.interface(kept, args.link)
+    argv = ["tcpdump", "-n", "-i", iface, "-Z", "root"]
+    argv += ["-w", args.write] if args.write else ["-l"]
+    argv += ["-c", str(args.count)] if args.count else []
+    err.print(Text(f"socklab capture: {args.link} at the router ({iface}); Ctrl-C stops"))
+    full = ["nsenter", f"--net={kept.namespace('router')}", "--", *argv]
+    sys.stdout.flush()
+    os.execvp(full[0], full)
+
+
 def cmd_clean(args: argparse.Namespace) -> int:
     from harness.clean import clean
 
@@ -304,12 +402,60 @@ def parser() -> argparse.ArgumentParser:
     )
     images.add_argument("--rebuild", action="store_true", help="even if it is up to date")
     images.set_defaults(func=cmd_images)
-    sub.add_parser("clean", help="remove what crashed runs left").set_defaults(func=cmd_clean)
+    sub.add_parser(
+        "clean", help="remove what crashed runs left (a lab that is up is spared)"
+    ).set_defaults(func=cmd_clean)
+    add_lab_commands(sub)
     return top
 
 
+def add_lab_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    up = sub.add_parser("up", help="bring the hosts up and keep them (a lab to step into)")
+    up.add_argument("scenario", nargs="?", help="set this scenario's faults (default: none)")
+    up.add_argument(
+        "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
+    )
+    up.set_defaults(func=cmd_up)
+
+    def lab_option(command: argparse.ArgumentParser) -> None:
+        command.add_argument("--lab", metavar="ID", help="which lab (default: the only one up)")
+
+    shell = sub.add_parser("shell", help="a shell in a lab's host")
+    shell.add_argument("host", help="client, router or server")
+    lab_option(shell)
+    shell.set_defaults(func=cmd_shell)
+    run = sub.add_parser(
+        "exec",
+        help="run one command in a lab's host: exec HOST -- CMD...",
+        usage="socklab exec HOST [--lab ID] -- CMD...",
+    )
+    run.add_argument("host", help="client, router or server")
+    lab_option(run)
+    run.set_defaults(func=cmd_exec, command=[])
+    capture = sub.add_parser("capture", help="tcpdump on a lab's link, at the router")
+    capture.add_argument("link", help="lan1 (client side) or lan2 (server side)")
+    capture.add_argument("-w", "--write", metavar="FILE", help="write a pcap instead of lines")
+    capture.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
+    lab_option(capture)
+    capture.set_defaults(func=cmd_capture)
+    ps = sub.add_parser("ps", help="the labs that are up")
+    ps.add_argument("--json", action="store_true")
+    ps.set_defaults(func=cmd_ps)
+    down = sub.add_parser("down", help="remove a lab (default: the only one up)")
+    down.add_argument("id", nargs="?", help="its id (socklab ps)")
+    down.set_defaults(func=cmd_down)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    # `exec HOST -- CMD...`: what follows -- is the command's, never socklab's
+    tail: list[str] = []
+    if "exec" in words and "--" in words[words.index("exec") :]:
+        cut = words.index("--", words.index("exec"))
+        words, tail = words[:cut], words[cut + 1 :]
+    args = parser().parse_args(words)
+    if tail:
+        args.command = tail
     stopping.install()
     try:
         try:

@@ -8,6 +8,7 @@ died, even by kill -9) or when the live run itself tears down.
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ class RunLock:
 
 
 def is_live(run_id: str) -> bool:
-    """True while some process holds the run's lock."""
+    """True while some process holds the run's lock, or while it is a lab that is up."""
+    if lab_is_up(run_id):
+        return True
     path = LOCK_DIR / f"{run_id}.lock"
     if not path.exists():
         return False
@@ -66,6 +69,16 @@ def is_live(run_id: str) -> bool:
 
 def forget(run_id: str) -> None:
     (LOCK_DIR / f"{run_id}.lock").unlink(missing_ok=True)
+
+
+LAB_DIR = LOCK_DIR / "labs"  # a kept lab's state (harness/lab.py): no process holds its lock
+
+
+def lab_is_up(run_id: str) -> bool:
+    try:
+        return bool(json.loads((LAB_DIR / f"{run_id}.json").read_text()).get("state") == "up")
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def tagged_pids(tag: str, prefix: bool = False) -> list[int]:
