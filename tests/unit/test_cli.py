@@ -3,6 +3,7 @@ are, every file reported, no traceback. Nothing here needs root or a host."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -51,7 +52,8 @@ def test_version_and_help_name_every_command() -> None:
 
     assert socklab("--version").stdout.strip() == f"socklab {__version__}"
     shown = socklab("--help").stdout
-    for command in ("list", "run", "suite", "validate", "doctor", "clean"):
+    every = ("list", "run", "suite", "show", "validate", "doctor", "images", "clean")
+    for command in (*every, "up", "shell", "exec", "capture", "ps", "down"):
         assert command in shown.split("{")[1].split("}")[0], command
 
 
@@ -84,7 +86,17 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
         import pytest
 
         pytest.skip(f"the user nobody cannot import socklab from {ROOT}")
-    for args in (["run", "refused", "--backend", "netns"], ["clean"], ["suite", "refused"]):
+    every = (
+        ["run", "refused", "--backend", "netns"],
+        ["clean"],
+        ["suite", "refused"],
+        ["up", "--backend", "netns"],
+        ["down"],
+        ["exec", "client", "--", "true"],
+        ["shell", "server"],
+        ["capture", "lan1"],
+    )
+    for args in every:
         done = subprocess.run(
             [*as_nobody, sys.executable, "-m", "harness.cli", *args],
             cwd=ROOT,
@@ -96,3 +108,18 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
         assert done.returncode == 3, (args, done.stderr)
         assert "need root" in done.stderr and "sudo" in done.stderr
         assert "Traceback" not in done.stderr
+    # doctor tells a Docker socket that refuses this user from a stopped engine, and says
+    # with its status that no backend is ready
+    doctor = subprocess.run(
+        [*as_nobody, sys.executable, "-m", "harness.cli", "doctor"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    assert doctor.returncode == 3, doctor.stdout
+    if os.path.exists("/var/run/docker.sock"):
+        assert "refuses this user" in doctor.stdout, doctor.stdout
+        assert "start dockerd" not in doctor.stdout
