@@ -33,12 +33,15 @@ def stale_processes() -> dict[str, list[int]]:
 def clean(
     say: Callable[[str], None], docker_too: bool = True, only: str | None = None
 ) -> list[str]:
-    """Remove what runs that are over left (with `only`, of that run alone). A lab that is up
-    is live; one whose hosts are gone is first marked so (harness/lab.py)."""
+    """Remove what runs that are over left; with `only`, what that run left, for its owner
+    (`socklab down`, holding the run's lock). A lab that is up is live; one whose hosts are
+    gone is first marked so (harness/lab.py)."""
     from harness import lab
 
     def dead(run_id: str) -> bool:
-        return (only is None or run_id == only) and not ownership.is_live(run_id)
+        if only is not None:  # its owner takes it down, holding its lock
+            return run_id == only
+        return not ownership.is_live(run_id)
 
     if only is None:
         lab.reap(say)

@@ -181,9 +181,20 @@ def take_down(lab: Lab, say: Callable[[str], None]) -> list[str]:
     run (its state file and its folder too): a Ctrl-C halfway leaves a lab `clean` removes."""
     from harness import clean
 
-    lab.state = "down"
-    lab.save()
-    return clean.clean(say, docker_too=lab.backend == "compose", only=lab.id)
+    try:
+        lock = ownership.RunLock(lab.id).acquire()
+    except BlockingIOError as err:
+        raise RunError(
+            f"lab {lab.id} is being taken down by another socklab", hint="socklab ps"
+        ) from err
+    try:
+        # Held while its things go: until the last is removed, others see a live run (a
+        # test's leftover check, another `clean`), never a half-removed dead one.
+        lab.state = "down"
+        lab.save()
+        return clean.clean(say, docker_too=lab.backend == "compose", only=lab.id)
+    finally:
+        lock.release()
 
 
 def host_argv(lab: Lab, host: str, argv: Sequence[str], tty: bool) -> list[str]:

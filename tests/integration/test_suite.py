@@ -33,6 +33,16 @@ def test_a_parallel_suite_runs_them_together_and_prints_them_in_order(
     assert max(running) >= 2, result.stderr
     assert re.search(r"4 scenarios in [\d.]+ s wall time, up to 4 at once", result.stdout)
     assert 'tests="4"' in junit.read_text() and 'failures="0"' in junit.read_text()
+    # index.html: one row per scenario, each linking to a report.html that exists
+    found = re.search(r"each one's report: (\S+index\.html)", result.stdout.replace("\n", ""))
+    assert found, result.stdout
+    index = Path(found.group(1))
+    links = re.findall(r'<a href="([^"]+)">([a-z-]+)</a>', index.read_text())
+    assert [name for _, name in links] == NAMES
+    for href, name in links:
+        page = (index.parent / href).resolve()
+        assert page.name == "report.html" and page.parent.name.startswith(name + "-")
+        assert page.is_file() and "PASSED" in page.read_text()
 
 
 def test_bad_jobs_is_a_usage_error() -> None:
