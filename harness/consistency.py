@@ -11,7 +11,15 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from harness.terms import TermError, parse_term, placeholder_term, placeholders, terms_of
+from harness.terms import (
+    TermError,
+    evaluate,
+    formula_terms,
+    parse_term,
+    placeholder_term,
+    placeholders,
+    terms_of,
+)
 from harness.topology import HOSTS, Topology
 
 ADDRESS_NAMES = set(Topology(0).names()) | set(HOSTS)
@@ -129,12 +137,25 @@ def expectation_problems(
             found.append(f"{where}.until: no step named {step!r}")
     term_texts = [(f"{where}.of", body.get("of")), (f"{where}.equals", body.get("equals"))]
     term_texts += [(f"{where}.terms.{i}", t) for i, t in enumerate(body.get("terms") or [])]
+    if kind == "value":  # a bound may be a formula of terms
+        for key in ("min", "max"):
+            if isinstance(body.get(key), str):
+                try:
+                    evaluate(body[key], lambda term: 1.0)
+                except TermError as err:
+                    found.append(f"{where}.{key}: {err}")
+                    continue
+                term_texts.append((f"{where}.{key}", body[key]))
     for field, text in term_texts:
         if text is None:
             continue
         try:
-            for term in terms_of(str(text)):
-                if term.kind == "counter":
+            listed = formula_terms(str(text)) if field.endswith(("min", "max")) else None
+            for term in listed if listed is not None else terms_of(str(text)):
+                if term.kind == "sysctl":
+                    if term.parts[0] not in HOSTS:
+                        found.append(f"{field}: no host named {term.parts[0]!r}")
+                elif term.kind == "counter":
                     missing = [s for s in term.parts[:2] if s not in snaps]
                     if missing:
                         found.append(f"{field}: no snapshot named {missing[0]!r}")

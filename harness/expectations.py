@@ -106,11 +106,13 @@ class Same(Strict):
 
 
 class Value(Strict):
-    """A number the run produced (`event:STEP.EVENT.FIELD` or `counter:A:B:KEY`) in a range."""
+    """A number the run produced (`event:STEP.EVENT.FIELD` or `counter:A:B:KEY`) in a range.
+    A bound may be a formula of terms, e.g. `2 * min(225280, sysctl:server:net.core.rmem_max)`:
+    what the kernel's rule gives for the settings this run had."""
 
     of: str
-    min: float | None = None
-    max: float | None = None
+    min: float | str | None = None
+    max: float | str | None = None
     book: str | None = Field(
         default=None, description="what the book's table shows, for the report"
     )

@@ -114,6 +114,9 @@ class Observations:
     processes: dict[str, list[str]] = field(default_factory=dict)
     # kernel facts the scenario's `when:` conditions asked about: "sysctl:KEY" -> present
     facts: dict[str, bool] = field(default_factory=dict)
+    # settings the expectations read (`sysctl:HOST:KEY`), as the host's namespace had them
+    # after the faults were set: "HOST:KEY" -> value
+    sysctls: dict[str, int] = field(default_factory=dict)
 
     # ---- the evidence window ------------------------------------------------------------
     def harness_caused(self, packet: Packet) -> bool:
@@ -171,6 +174,7 @@ class Observations:
             "counters": self.counters,
             "processes": self.processes,
             "facts": self.facts,
+            "sysctls": self.sysctls,
         }
 
     @classmethod
@@ -188,6 +192,7 @@ class Observations:
             counters=dict(data.get("counters", {})),
             processes=dict(data.get("processes", {})),
             facts=dict(data.get("facts", {})),
+            sysctls={str(k): int(v) for k, v in data.get("sysctls", {}).items()},
         )
 
     def write(self, path: Path) -> None:
@@ -298,6 +303,8 @@ def counter_delta(obs: Observations, before: str, after: str, key: str) -> int |
 def lookup(term: Term, obs: Observations, last: bool = False) -> Any:
     if term.kind == "counter":
         return counter_delta(obs, *term.parts)
+    if term.kind == "sysctl":
+        return obs.sysctls.get(":".join(term.parts))
     if term.kind == "call":
         return call_field(obs, *term.parts)
     step, event, *keys = term.parts

@@ -18,13 +18,13 @@ from pathlib import Path
 from harness import capture, counters, faults, files, strace
 from harness.backends.base import OUTPUT_CAP, Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
-from harness.nsenter import read_proc_net
+from harness.nsenter import read_proc_net, read_sysctl
 from harness.observations import Observations, StepResult, read_events
 from harness.ownership import tagged_pids
 from harness.scenario import Fault, Line, Run, Scenario, Step
 from harness.schema import kernel_fact
 from harness.stopping import Teardown
-from harness.terms import call_names
+from harness.terms import FORMULA_TERM, call_names, parse_term
 
 Progress = Callable[[str], None]
 LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs and ICMP
@@ -75,6 +75,22 @@ def expander(
         return names[key]
 
     return lambda text: re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
+
+
+def read_settings(scenario: Scenario, backend: Backend) -> dict[str, int]:
+    """Every `sysctl:HOST:KEY` the expectations read, from the host's network namespace once
+    its faults are set: a machine-wide setting (net.core.rmem_max on most kernels) is used as
+    this machine has it, never assumed."""
+    wanted = {
+        term.parts
+        for expectation in scenario.expect
+        for text in FORMULA_TERM.findall(expectation.model_dump_json())
+        if (term := parse_term(text)).kind == "sysctl"
+    }
+    return {
+        f"{host}:{key}": int(read_sysctl(backend.netns(host), key).split()[0])
+        for host, key in sorted(wanted)
+    }
 
 
 def listening(netns: str, proto: str, port: int) -> bool:
@@ -146,6 +162,7 @@ class Execution:
         self.events: dict[str, Path] = {}
         self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
+        self.sysctls: dict[str, int] = {}
         self.window_end = float("inf")
         self.started = 0.0
         self.names: dict[str, str] = {}
@@ -176,6 +193,7 @@ class Execution:
         self.ctx = faults.FaultContext.of(self.backend, self.rundir, self.expand)
         for fault in self.scenario.faults:
             self._fault(fault)
+        self.sysctls = read_settings(self.scenario, self.backend)
         for spec in self.scenario.capture:
             self.caps.append(capture.start(self.backend, spec.host, spec.link, self.rundir))
             self.stack.callback(self.caps[-1].stop)
@@ -207,6 +225,7 @@ class Execution:
             counters=self.counters,
             processes=self.snapshots,
             facts=self.facts,
+            sysctls=self.sysctls,
         )
         obs.write(self.rundir / "observations.json")
         return obs

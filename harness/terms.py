@@ -4,11 +4,15 @@
 `{call.STEP.CALL.FIELD}`                    a field of the step's first such system call
 `{event.STEP.EVENT.FIELD...}`               a field a built-in program reported
 `call:STEP.CALL.FIELD`, `event:STEP.EVENT.FIELD`, `counter:BEFORE:AFTER:KEY`, joined by ` + `
+`sysctl:HOST:KEY`                           a setting as the host's namespace read it in the run
+A value's bounds may be formulas of terms and numbers: `2 * min(225280, sysctl:server:KEY)`.
 """
 
 from __future__ import annotations
 
+import ast
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PLACEHOLDER = re.compile(r"\{([a-z0-9_.-]+)\}")
@@ -45,11 +49,18 @@ def parse_term(text: str) -> Term:
     """`call:STEP.CALL.FIELD`, `event:STEP.EVENT.FIELD...` or `counter:BEFORE:AFTER:KEY`."""
     kind, sep, rest = text.partition(":")
     if not sep:
-        raise TermError(f"{text!r}: expected call:..., event:... or counter:...")
+        raise TermError(f"{text!r}: expected call:..., event:..., counter:... or sysctl:...")
     if kind == "counter":
         parts = tuple(rest.split(":"))
         if len(parts) != 3 or not all(parts):
             raise TermError(f"{text!r}: expected counter:BEFORE:AFTER:KEY")
+        return Term(kind, parts)
+    if kind == "sysctl":
+        parts = tuple(rest.split(":"))
+        if len(parts) != 2 or not re.fullmatch(r"[a-z0-9_]+(\.[a-z0-9_]+)+", parts[1]):
+            raise TermError(
+                f"{text!r}: expected sysctl:HOST:KEY, e.g. sysctl:server:net.core.wmem_max"
+            )
         return Term(kind, parts)
     parts = tuple(rest.split("."))
     if kind not in ("call", "event") or len(parts) < 3 or not all(parts):
@@ -73,3 +84,58 @@ def placeholder_term(key: str) -> Term | None:
     if kind in ("call", "event") and rest:
         return parse_term(f"{kind}:{rest}")
     return None
+
+
+FORMULA_TERM = re.compile(r"\b(?:call|event|counter|sysctl):[A-Za-z0-9_.:-]+")
+FORMULA_FUNCTIONS = {"min": min, "max": max}
+
+
+def formula_terms(text: str) -> list[Term]:
+    return [parse_term(found) for found in FORMULA_TERM.findall(text)]
+
+
+def evaluate(text: str, value_of: Callable[[Term], float | None]) -> float | None:
+    """A formula of terms, numbers, + - * and min()/max(); None when a term has no value.
+    Nothing else is accepted (TermError): a scenario file is data, not code."""
+    terms: list[Term] = []
+
+    def name(match: re.Match[str]) -> str:
+        terms.append(parse_term(match.group(0)))
+        return f"_t{len(terms) - 1}"
+
+    try:
+        tree = ast.parse(FORMULA_TERM.sub(name, text.strip()), mode="eval")
+    except SyntaxError as err:
+        raise TermError(f"{text!r}: not a formula ({err.msg})") from err
+    values = [value_of(term) for term in terms]
+
+    def walk(node: ast.AST) -> float | None:
+        if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+            if isinstance(node.value, bool):
+                raise TermError(f"{text!r}: a formula has no true or false")
+            return float(node.value)
+        if isinstance(node, ast.Name) and re.fullmatch(r"_t\d+", node.id):
+            return values[int(node.id[2:])]
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            inner = walk(node.operand)
+            return None if inner is None else -inner
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add | ast.Sub | ast.Mult):
+            left, right = walk(node.left), walk(node.right)
+            if left is None or right is None:
+                return None
+            if isinstance(node.op, ast.Add):
+                return left + right
+            return left - right if isinstance(node.op, ast.Sub) else left * right
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in FORMULA_FUNCTIONS
+            and node.args
+            and not node.keywords
+        ):
+            args = [walk(arg) for arg in node.args]
+            found = [a for a in args if a is not None]
+            return FORMULA_FUNCTIONS[node.func.id](found) if len(found) == len(args) else None
+        raise TermError(f"{text!r}: a formula has terms, numbers, + - * and min()/max() only")
+
+    return walk(tree.body)

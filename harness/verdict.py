@@ -25,9 +25,17 @@ from harness.expectations import (
     Timing,
     Value,
 )
-from harness.observations import Observations, counter_delta, missing, number, resolve
+from harness.observations import (
+    Observations,
+    counter_delta,
+    lookup,
+    missing,
+    number,
+    resolve,
+)
 from harness.pcap import Packet
 from harness.strace import Call
+from harness.terms import evaluate as formula
 
 ICMP_NAMES = {
     (3, 0): "net-unreachable",
@@ -292,15 +300,33 @@ def check_same(spec: Same, obs: Observations) -> Outcome:
     return Outcome("same", want, " / ".join(seen), ok)
 
 
+def bound(text: float | str | None, obs: Observations) -> tuple[float | None, str]:
+    """A bound's value, and how the expectation shows it: a formula with what it came to."""
+    if text is None or isinstance(text, float | int):
+        return text, "" if text is None else f"{text:g}"
+    value = formula(text, lambda term: number_or_none(lookup(term, obs, last=True)))
+    return value, f"{text} = {'?' if value is None else f'{value:g}'}"
+
+
+def number_or_none(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def check_value(spec: Value, obs: Observations) -> Outcome:
     value = number(spec.of, obs)
-    low = "" if spec.min is None else f"{spec.min:g} <= "
-    high = "" if spec.max is None else f" <= {spec.max:g}"
+    (low, low_text), (high, high_text) = bound(spec.min, obs), bound(spec.max, obs)
     book = f" (the book: {spec.book})" if spec.book else ""
-    want = f"{low}{spec.of.split(':', 1)[1]}{high}{book}"
-    if value is None:
-        return Outcome("value", want, "missing", False)
-    ok = (spec.min is None or value >= spec.min) and (spec.max is None or value <= spec.max)
+    name = spec.of.split(":", 1)[1]
+    if isinstance(spec.min, str) and spec.min == spec.max:
+        want = f"{name} == {low_text}{book}"
+    else:
+        low_part = f"{low_text} <= " if spec.min is not None else ""
+        high_part = f" <= {high_text}" if spec.max is not None else ""
+        want = f"{low_part}{name}{high_part}{book}"
+    unknown = (spec.min is not None and low is None) or (spec.max is not None and high is None)
+    if value is None or unknown:
+        return Outcome("value", want, "missing" if value is None else f"{value:g}", False)
+    ok = (low is None or value >= low) and (high is None or value <= high)
     return Outcome("value", want, f"{value:g}", ok)
 
 

@@ -196,9 +196,22 @@ CASES: list[tuple[str, Change | bytes, str]] = [
         "no snapshot named 'befor'",
     ),
     (
+        "value-formula-with-code",
+        append("expect", {"value": {"of": "call:client.connect.elapsed", "max": "(1).real"}}),
+        "a formula has terms, numbers",
+    ),
+    (
+        "value-formula-unknown-host",
+        append(
+            "expect",
+            {"value": {"of": "call:client.connect.elapsed", "max": "sysctl:dns:net.core.rmem_max"}},
+        ),
+        "no host named 'dns'",
+    ),
+    (
         "value-bad-term",
         append("expect", {"value": {"of": "client.connect"}}),
-        "expected call:..., event:... or counter:...",
+        "expected call:..., event:..., counter:... or sysctl:...",
     ),
     (
         "value-bad-call-field",
