@@ -152,7 +152,19 @@ def cmd_suite(args: argparse.Namespace) -> int:
         raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
     jobs = args.jobs or suite.default_jobs()
     started = time.monotonic()
-    results = suite.run_all(args.names, backend, say, roles_of(args), args.mount, jobs)
+    if args.kernel not in (None, "host"):
+        from harness import compare
+
+        if args.backend == "compose" or roles_of(args) or args.mount:
+            raise ScenarioError(
+                "--kernel runs the book's programs with the netns backend in the guest",
+                hint="drop --backend compose, --client, --server and --mount",
+            )
+        suite.select(args.names, {})  # every name checked before a guest boots
+        backend = "netns"
+        results = compare.in_guest(args.names or scenarios.names(), args.kernel, say, None).results
+    else:
+        results = suite.run_all(args.names, backend, say, roles_of(args), args.mount, jobs)
     wall = time.monotonic() - started
     if not results:
         raise ScenarioError(
@@ -170,6 +182,32 @@ def cmd_suite(args: argparse.Namespace) -> int:
         f"{len(results)} scenarios in {wall:.1f} s wall time, up to {jobs} at once; "
         f"the longest took {longest:.1f} s; each one's report: {index}"
     )
+    return suite.exit_code(results)
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    from harness import compare, suite
+
+    require_root()
+    kernels = compare.parse_kernels(args.kernels)
+    names = suite.select(args.names, {})  # every name checked before anything runs
+    say = progress("socklab compare", quiet=args.json)
+    columns = []
+    for kernel in kernels:
+        say(f"{len(names)} scenario(s) on {kernel}")
+        if kernel == "host":
+            columns.append(compare.on_host(names, say, args.jobs or suite.default_jobs()))
+        else:
+            columns.append(compare.in_guest(names, kernel, say, args.deadline))
+    if args.json:
+        print(json.dumps(compare.to_json(columns), indent=2))
+    else:
+        Console(highlight=False).print(compare.table(names, columns))
+        print(
+            "Each difference is explained in the scenario's own text: "
+            "socklab run NAME [--kernel K] shows it."
+        )
+    results = [r for column in columns for r in column.results]
     return suite.exit_code(results)
 
 
@@ -383,11 +421,36 @@ def parser() -> argparse.ArgumentParser:
         "1 runs them one after another)",
     )
     suite.add_argument(
+        "--kernel",
+        metavar="K",
+        help="host (default), debian-6.1 or a linux-image-*.deb: the suite runs in one QEMU "
+        "guest of that kernel (netns backend, one at a time)",
+    )
+    suite.add_argument(
         "--counterfactuals",
         action="store_true",
         help="run each scenario's counterfactuals: every one must make its expectations fail",
     )
     suite.set_defaults(func=cmd_suite)
+    compare = sub.add_parser(
+        "compare", help="the same scenarios on several kernels, one table (the book's comparison)"
+    )
+    compare.add_argument("names", nargs="*", help="default: every scenario")
+    compare.add_argument(
+        "--kernels",
+        default="host,debian-6.1",
+        metavar="K,K",
+        help="host and kernels as --kernel takes them (default: host,debian-6.1)",
+    )
+    compare.add_argument("-j", "--jobs", type=int, metavar="N", help="at once on the host")
+    compare.add_argument(
+        "--deadline",
+        type=float,
+        metavar="S",
+        help="stop a guest after S seconds (default: 60 + 150 a scenario; TCG is slow)",
+    )
+    compare.add_argument("--json", action="store_true", help="every kernel's results as JSON")
+    compare.set_defaults(func=cmd_compare)
     show = sub.add_parser("show", help="print a saved run again (judged again from its record)")
     show.add_argument("rundir", help="a run folder (runs/NAME-DATE-ID)")
     show.add_argument("--json", action="store_true", help="print its report as JSON")
