@@ -10,7 +10,8 @@ HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
 NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 JOBS_FLAG := $(if $(JOBS),-j $(JOBS),)
-HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make tmux
+HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make tmux \
+                 qemu-system-x86 busybox-static cpio kmod
 
 .PHONY: help setup images scenario suite test lint clean distclean
 

@@ -110,10 +110,10 @@ def run_in_guest(args: argparse.Namespace) -> int:
     argv += ["--counterfactual", args.counterfactual] if args.counterfactual else []
     share = RUNS_DIR / f"guest-{kernel.release}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     share.mkdir(mode=0o755, parents=True)
-    say(f"booting {kernel.release} under QEMU (TCG, no network device); socklab runs inside")
-    guest = vm.run(
-        kernel, vm.shell_line(argv, {"SOCKLAB_RUNS": "/out-share"}), share, args.deadline
-    )
+    how = vm.accel(kernel, say)
+    say(f"booting {kernel.release} under QEMU ({how}, no network device); socklab runs inside")
+    line = vm.shell_line(argv, {"SOCKLAB_RUNS": "/out-share"})
+    guest = vm.run(kernel, line, share, args.deadline, accel=how)
     runs = [p.parent for p in share.glob("*/report.json")]
     if not runs:
         tail = (
@@ -134,7 +134,7 @@ def run_in_guest(args: argparse.Namespace) -> int:
         print(json.dumps(saved.to_json(), indent=2))
     else:
         report.render(saved, Console(highlight=False), full=args.full)
-        print(f"guest: {kernel.release} under QEMU TCG, {guest.seconds:.0f} s with boot")
+        print(f"guest: {kernel.release} under QEMU {how}, {guest.seconds:.0f} s with boot")
     return guest.exit_code
 
 
@@ -396,7 +396,7 @@ def parser() -> argparse.ArgumentParser:
         type=float,
         default=900.0,
         metavar="S",
-        help="with --kernel: stop the guest after S seconds (default 900; TCG is slow)",
+        help="with --kernel: stop the guest after S seconds (default 900; TCG emulation is slow)",
     )
     add_program_options(run)
     run.add_argument(

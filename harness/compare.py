@@ -31,7 +31,7 @@ GUEST_SECONDS_PER_SCENARIO = 150.0  # TCG: 11-14x slower Python; timeout alone t
 class Column:
     kernel: str  # as asked: host, debian-6.1, a path
     release: str  # uname -r
-    emulated: bool
+    emulated: bool  # TCG: timings are the emulator's as much as the kernel's
     results: list[Result]
 
 
@@ -62,8 +62,10 @@ def in_guest(names: Sequence[str], spec: str, say: Progress, deadline: float | N
     argv = [sys.executable, "-m", "harness.cli", "suite", *names]
     argv += ["--backend", "netns", "-j", "1", "--json"]
     limit = deadline or 60 + GUEST_SECONDS_PER_SCENARIO * len(names)
-    say(f"booting {kernel.release} under QEMU TCG: {len(names)} scenario(s), {limit:.0f} s at most")
-    guest = vm.run(kernel, vm.shell_line(argv, {"SOCKLAB_RUNS": "/out-share"}), share, limit)
+    how = vm.accel(kernel, say)
+    say(f"booting {kernel.release} under QEMU {how}: {len(names)} scenario(s), {limit:.0f} s max")
+    line = vm.shell_line(argv, {"SOCKLAB_RUNS": "/out-share"})
+    guest = vm.run(kernel, line, share, limit, accel=how)
     try:
         data = json.loads((share / "guest.stdout").read_text())
     except (OSError, ValueError) as err:
@@ -77,7 +79,7 @@ def in_guest(names: Sequence[str], spec: str, say: Progress, deadline: float | N
         inside = Path(item.get("rundir") or "")
         here = share / inside.relative_to("/out-share") if inside.is_absolute() else inside
         results.append(Result(**{**item, "rundir": str(here) if item.get("rundir") else ""}))
-    return Column(spec, kernel.release, True, results)
+    return Column(spec, kernel.release, how == "tcg", results)
 
 
 def table(names: Sequence[str], columns: Sequence[Column]) -> Table:

@@ -93,8 +93,7 @@ def doctor(console: Console) -> int:
         Check(
             "--kernel (QEMU)",
             not absent,
-            "TCG (KVM is not used: guests hang without nested virtualization); kernels cached: "
-            + (", ".join(vm.cached()) or "none"),
+            f"{vm.accel_known()}; kernels cached: " + (", ".join(vm.cached()) or "none"),
             f"apt-get install {' '.join(absent)} (only for --kernel)",
         )
     )

@@ -227,8 +227,11 @@ def read_events(path: Path) -> list[dict[str, Any]]:
 
 
 def distinct(packets: Sequence[Packet]) -> list[Packet]:
-    """One packet per link even when two hosts captured it there (router and leaf)."""
-    seen: dict[tuple[Any, ...], float] = {}
+    """One packet per link even when two hosts captured it there (router and leaf); but two
+    copies one host saw are two packets on the wire (netem's duplicate sends them within
+    microseconds). Within a burst of one packet's copies (each within 1 ms of the last), the
+    k-th copy a host saw is the k-th copy any host saw: kept once."""
+    bursts: dict[tuple[Any, ...], tuple[float, dict[str, int]]] = {}
     unique = []
     for packet in packets:
         key = (
@@ -244,10 +247,14 @@ def distinct(packets: Sequence[Packet]) -> list[Packet]:
             packet.length,
             packet.icmp_type,
         )
-        last = seen.get(key)
-        seen[key] = packet.time
-        if last is not None and packet.time - last < 0.001:
-            continue
+        last, seen = bursts.get(key, (None, {}))
+        if last is None or packet.time - last >= 0.001:
+            seen = {}
+        most = max(seen.values(), default=0)
+        seen[packet.host] = seen.get(packet.host, 0) + 1
+        bursts[key] = (packet.time, seen)
+        if seen[packet.host] <= most:
+            continue  # another host's capture of a copy already kept
         unique.append(packet)
     return unique
 

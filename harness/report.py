@@ -269,7 +269,7 @@ def render(report: Report, console: Console, full: bool = False) -> None:
         f", {report.guest}" if report.guest else ""
     )
     console.rule(f"[bold]{scen.name}[/]: {scen.title}  ({where})")
-    if report.guest:
+    if report.guest == "qemu-tcg":
         console.print(
             Text(
                 "Emulated guest (QEMU TCG, about 10x slower than the machine): a timing that "

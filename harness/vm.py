@@ -2,8 +2,9 @@
 
 `--kernel debian-6.1` fetches Debian bookworm's `linux-image-amd64` kernel package with apt
 (apt checks it against the archive's signed index), keeps it in a cache with its sha256 (checked
-again on every use), and boots it under QEMU with TCG: KVM guests hang on this kind of machine,
-so emulation is used even where /dev/kvm exists, and the report says the run was emulated.
+again on every use), and boots it under QEMU: with KVM where /dev/kvm runs a guest (GitHub's
+runners), with TCG emulation where it does not (a KVM guest hangs on a machine without nested
+virtualization, so a probe boot decides, once per machine boot), and the report says which.
 The guest sees the machine's root file system read-only over 9p with a tmpfs overlay (so the same
 socklab, Python and tools run there), the kernel's own modules at /lib/modules (so sch_netem
 loads), no network device at all, and one writable share: the folder its runs go to. A guest
@@ -18,17 +19,20 @@ busybox script (harness/guest-init) and one QEMU command line.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import hashlib
 import lzma
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness import ownership
 from harness.errors import BackendUnavailable, ScenarioError
 
 CACHE = Path(os.environ.get("SOCKLAB_CACHE", "/var/cache/socklab")) / "kernels"
@@ -233,9 +237,56 @@ class GuestRun:
     exit_code: int  # the command's, or 124 at the deadline, 125 if the guest never ran it
     share: Path  # the folder the guest wrote: guest.stdout, guest.stderr, console.log, runs
     seconds: float
+    accel: str = "tcg"
 
 
-def run(kernel: Kernel, command: str, share: Path, deadline: float, cpus: int = 2) -> GuestRun:
+KVM_PROBE_SECONDS = 30.0  # a KVM guest boots to its command in ~2 s; one that hangs never does
+
+
+def accel(kernel: Kernel, say: Callable[[str], None] = lambda text: None) -> str:
+    """kvm where /dev/kvm really runs a guest, else tcg. A KVM guest hangs on a machine without
+    nested virtualization although /dev/kvm opens fine, so the answer is a boot of the kernel
+    with KVM running `true`; kept per machine boot. SOCKLAB_ACCEL=kvm|tcg decides instead."""
+    forced = os.environ.get("SOCKLAB_ACCEL", "")
+    if forced in ("kvm", "tcg"):
+        return forced
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "tcg"
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    known = CACHE.parent / f"kvm-{boot}"
+    with contextlib.suppress(OSError):
+        if (found := known.read_text().strip()) in ("kvm", "tcg"):
+            return found
+    say(f"trying KVM once (at most {KVM_PROBE_SECONDS:.0f} s; the answer is kept until reboot)")
+    with tempfile.TemporaryDirectory(prefix="socklab-kvm-") as tmp:
+        probe = run(kernel, "true", Path(tmp), KVM_PROBE_SECONDS, cpus=1, accel="kvm")
+    found = "kvm" if probe.exit_code == 0 else "tcg"
+    known.parent.mkdir(parents=True, exist_ok=True)
+    known.write_text(found + "\n")
+    return found
+
+
+def accel_known() -> str:
+    """What doctor says without booting anything."""
+    if os.environ.get("SOCKLAB_ACCEL") in ("kvm", "tcg"):
+        return f"{os.environ['SOCKLAB_ACCEL'].upper()} (SOCKLAB_ACCEL)"
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return "TCG (no usable /dev/kvm)"
+    boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    with contextlib.suppress(OSError):
+        found = (CACHE.parent / f"kvm-{boot}").read_text().strip()
+        return "KVM (a guest booted)" if found == "kvm" else "TCG (a KVM guest hung here)"
+    return "KVM or TCG: the first --kernel run tries a KVM guest"
+
+
+def run(
+    kernel: Kernel,
+    command: str,
+    share: Path,
+    deadline: float,
+    cpus: int = 2,
+    accel: str = "tcg",
+) -> GuestRun:
     """`command` (a shell line) in a guest of `kernel`; `share` is /out-share there."""
     share.mkdir(parents=True, exist_ok=True)
     (share / "cmd").write_text(command + "\n")
@@ -247,11 +298,12 @@ def run(kernel: Kernel, command: str, share: Path, deadline: float, cpus: int = 
         "loglevel=4",
         "rdinit=/init",
         f"socklab.moddir={kernel.modules}",
+        f"socklab.accel={accel}",
     ]
     argv = [
         "qemu-system-x86_64",
-        "-accel", "tcg",
-        "-cpu", "max",
+        "-accel", accel,
+        "-cpu", "host" if accel == "kvm" else "max",
         "-m", "2048",
         "-smp", str(cpus),
         "-kernel", str(kernel.vmlinux),
@@ -263,25 +315,48 @@ def run(kernel: Kernel, command: str, share: Path, deadline: float, cpus: int = 
         "-virtfs", f"local,path={share},mount_tag=out,security_model=passthrough",
     ]  # fmt: skip
     started = time.monotonic()
-    with (share / "console.log").open("wb") as console:
+    # Owned like a run: QEMU carries the guest run's tag and dies with socklab (even a kill -9
+    # of it: PR_SET_PDEATHSIG); were it ever left, the lock nobody holds lets `socklab clean`
+    # and the next run kill it.
+    lock = ownership.RunLock(ownership.new_run_id()).acquire()
+    env = {**os.environ, ownership.TAG_ENV: f"{lock.run_id}-qemu"}
+    with lock_released(lock), (share / "console.log").open("wb") as console:
         qemu = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=console, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env=env, preexec_fn=die_with_parent,
         )  # fmt: skip
         try:
             qemu.wait(deadline)
         except subprocess.TimeoutExpired:
             qemu.kill()
             qemu.wait()
-            return GuestRun(124, share, time.monotonic() - started)
+            return GuestRun(124, share, time.monotonic() - started, accel)
         finally:
             if qemu.poll() is None:  # an exception (a Ctrl-C) on the way: no QEMU is left
                 qemu.kill()
                 qemu.wait()
     code = share / "guest.exit"
     with contextlib.suppress(FileNotFoundError, ValueError):
-        return GuestRun(int(code.read_text()), share, time.monotonic() - started)
-    return GuestRun(125, share, time.monotonic() - started)
+        return GuestRun(int(code.read_text()), share, time.monotonic() - started, accel)
+    return GuestRun(125, share, time.monotonic() - started, accel)
+
+
+@contextlib.contextmanager
+def lock_released(lock: ownership.RunLock) -> Iterator[None]:
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def die_with_parent() -> None:
+    """In the child before exec: SIGKILL when the process that started it dies."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
+
+
+PR_SET_PDEATHSIG = 1
 
 
 def shell_line(argv: list[str], env: dict[str, str]) -> str:

@@ -149,3 +149,37 @@ def test_ladder_draws_each_hop_and_a_drop_ends_at_the_router() -> None:
     dropped = ladder_of([syn1])[1]
     bar = dropped.index("|", dropped.index("|") + 1)  # the router's column
     assert dropped.index(">") == bar - 1, "a SYN seen only on lan1 stops at the router"
+
+
+def test_two_captures_of_one_packet_are_one_but_two_copies_are_two() -> None:
+    """The router and the server both capture lan2: one packet. netem's duplicate puts two
+    identical datagrams on the wire microseconds apart: both captures see two."""
+    from harness.observations import distinct
+    from harness.pcap import Packet
+
+    def seen(at: float, host: str) -> Packet:
+        return Packet(at, host, "lan2", "udp", "10.0.2.1", "10.0.2.2", 5000, 9877, length=10)
+
+    once = [seen(1.0, "router"), seen(1.0001, "server")]
+    assert len(distinct(once)) == 1
+    twice = [
+        seen(1.0, "router"),
+        seen(1.00002, "router"),
+        seen(1.0001, "server"),
+        seen(1.00012, "server"),
+    ]
+    assert len(distinct(twice)) == 2
+    interleaved = [
+        seen(1.0, "router"),
+        seen(1.0001, "server"),
+        seen(1.0002, "router"),
+        seen(1.0003, "server"),
+    ]
+    assert len(distinct(interleaved)) == 2
+    later = [
+        seen(1.0, "router"),
+        seen(1.0001, "server"),
+        seen(2.0, "router"),
+        seen(2.0001, "server"),
+    ]
+    assert len(distinct(later)) == 2
