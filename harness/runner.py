@@ -18,7 +18,7 @@ from pathlib import Path
 from harness import capture, counters, faults, files, strace
 from harness.backends.base import OUTPUT_CAP, Backend, Feed, Process
 from harness.errors import RunError, ScenarioError
-from harness.nsenter import read_proc_net, read_sysctl
+from harness.nsenter import read_proc_net, read_sysctl, sysctl_path
 from harness.observations import Observations, StepResult, read_events
 from harness.ownership import tagged_pids
 from harness.scenario import Fault, Line, Run, Scenario, Step
@@ -87,10 +87,17 @@ def read_settings(scenario: Scenario, backend: Backend) -> dict[str, int]:
         for text in FORMULA_TERM.findall(expectation.model_dump_json())
         if (term := parse_term(text)).kind == "sysctl"
     }
-    return {
-        f"{host}:{key}": int(read_sysctl(backend.netns(host), key).split()[0])
-        for host, key in sorted(wanted)
-    }
+    return {f"{host}:{key}": setting(backend.netns(host), key) for host, key in sorted(wanted)}
+
+
+def setting(netns: str, key: str) -> int:
+    """A sysctl as the namespace sees it, or the machine's where the kernel keeps it for the
+    whole machine and shows it only there (6.1: net.core.rmem_default, rmem_max)."""
+    try:
+        text = read_sysctl(netns, key)
+    except FileNotFoundError:
+        text = Path(sysctl_path(key)).read_text()
+    return int(text.split()[0])
 
 
 def listening(netns: str, proto: str, port: int) -> bool:
