@@ -12,7 +12,7 @@ import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from harness import ownership
+from harness import files, ownership
 from harness.backends.netns import owned_namespaces, remove_namespaces
 
 
@@ -69,6 +69,10 @@ def clean(
             removed.append(f"lab {lab_state.stem}")
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+    if only is None:
+        for left in files.stale_scratch():  # a killed socklab's temporary folder
+            shutil.rmtree(left, ignore_errors=True)
+            removed.append(f"temporary folder {left}")
     for item in removed:
         say(f"removed {item}")
     return removed

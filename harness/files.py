@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from harness.errors import RunError
@@ -121,3 +122,22 @@ def _plain(path: Path) -> int:
         return 1
     finally:
         os.close(fd)
+
+
+SCRATCH = "socklab-scratch"
+
+
+def scratch(kind: str) -> tempfile.TemporaryDirectory[str]:
+    """A temporary folder named after its process, so one left by a kill -9 is found:
+    `socklab clean` (and every run) removes those whose process is gone."""
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH}-{os.getpid()}-{kind}-")
+
+
+def stale_scratch() -> list[Path]:
+    """Temporary folders of socklab processes that no longer exist."""
+    found = []
+    for path in Path(tempfile.gettempdir()).glob(f"{SCRATCH}-*-*"):
+        pid = path.name.split("-")[2]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            found.append(path)
+    return found

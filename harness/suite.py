@@ -9,7 +9,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -20,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from harness import files
 from harness import scenario as scenarios
 from harness.errors import SocklabError
 from harness.execute import EXIT_FAIL, EXIT_PASS, RUNS_DIR, Progress, run_plan
@@ -208,7 +208,7 @@ def run_parallel(
     results: dict[str, Result] = {}
     # Leaving the block for any reason (a Ctrl-C included) stops what still runs, and no
     # further signal interrupts that (Teardown).
-    with tempfile.TemporaryDirectory(prefix="socklab-suite-") as tmp, Teardown() as stack:
+    with files.scratch("suite") as tmp, Teardown() as stack:
         stack.callback(stop_children, running, say)
         while waiting or running:
             while waiting and len(running) < jobs:

@@ -26,13 +26,12 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness import ownership
+from harness import files, ownership
 from harness.errors import BackendUnavailable, ScenarioError
 
 CACHE = Path(os.environ.get("SOCKLAB_CACHE", "/var/cache/socklab")) / "kernels"
@@ -180,7 +179,7 @@ def initramfs(kernel: Kernel) -> Path:
     image = kernel.root / f"initrd-{sha256(INIT)[:12]}.cpio.gz"
     if image.exists():
         return image
-    with tempfile.TemporaryDirectory(prefix="socklab-initrd-") as tmp:
+    with files.scratch("initrd") as tmp:
         stage = Path(tmp)
         for sub in ("bin", "dev", "proc", "sys", "mods"):
             (stage / sub).mkdir()
@@ -258,7 +257,7 @@ def accel(kernel: Kernel, say: Callable[[str], None] = lambda text: None) -> str
         if (found := known.read_text().strip()) in ("kvm", "tcg"):
             return found
     say(f"trying KVM once (at most {KVM_PROBE_SECONDS:.0f} s; the answer is kept until reboot)")
-    with tempfile.TemporaryDirectory(prefix="socklab-kvm-") as tmp:
+    with files.scratch("kvm") as tmp:
         probe = run(kernel, "true", Path(tmp), KVM_PROBE_SECONDS, cpus=1, accel="kvm")
     found = "kvm" if probe.exit_code == 0 else "tcg"
     known.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,6 @@ import resource
 import signal as signals
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -250,7 +249,7 @@ def exec_by_spawn(
     caps: Sequence[str] | None = None,
 ) -> Completed:
     """Run to completion with a deadline; on the deadline the process and its children die."""
-    with tempfile.TemporaryDirectory(prefix="socklab-exec-") as tmp:
+    with files.scratch("exec") as tmp:
         out, err = Path(tmp, "out"), Path(tmp, "err")
         proc = backend.spawn(host, argv, stdout=out, stderr=err, user=user, caps=caps)
         proc.close_stdin()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -68,3 +69,16 @@ def test_events_a_program_wrote_badly_are_left_out(tmp_path: Path) -> None:
     lines = ['{"event": "ok", "n": 1}', deep, "[1, 2]", '{"no": "event"}', '{"event": 3}', "{cut"]
     path.write_text("\n".join(lines) + "\n")
     assert read_events(path) == [{"event": "ok", "n": 1}]
+
+
+def test_a_killed_socklabs_scratch_folder_is_found_and_a_live_ones_is_not() -> None:
+    # above pid_max (2**22 at most): no process has that id
+    gone = Path(tempfile.gettempdir(), f"{files.SCRATCH}-{2**22 + 12345}-initrd-abc")
+    gone.mkdir()
+    try:
+        with files.scratch("exec") as mine:
+            stale = files.stale_scratch()
+            assert gone in stale
+            assert Path(mine) not in stale
+    finally:
+        gone.rmdir()
