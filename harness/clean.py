@@ -6,9 +6,11 @@ run's lock (so a run in another terminal is safe).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -73,6 +75,7 @@ def clean(
         for left in files.stale_scratch():  # a killed socklab's temporary folder
             shutil.rmtree(left, ignore_errors=True)
             removed.append(f"temporary folder {left}")
+        removed += stale_locks_and_lab_folders()
     for item in removed:
         say(f"removed {item}")
     return removed
@@ -97,4 +100,29 @@ def clean_docker(dead: Callable[[str], bool]) -> list[str]:
             for tool, chain, spec in owned:
                 compose.iptables(["-D", chain, *spec], check=False, tool=tool)
                 removed.append(f"{tool} {chain} rule {' '.join(spec)}")
+    return removed
+
+
+def stale_locks_and_lab_folders() -> list[str]:
+    """Lock files nobody holds (a run killed before it made anything) and lab folders under
+    ./runs with neither a lab nor a live run of their id (a `socklab up` killed early)."""
+    from harness.execute import RUNS_DIR
+
+    removed = []
+    for lock in ownership.LOCK_DIR.glob("*.lock") if ownership.LOCK_DIR.is_dir() else []:
+        # a minute old at least: a run creates its lock file a moment before it takes it
+        with contextlib.suppress(FileNotFoundError):
+            if time.time() - lock.stat().st_mtime > 60 and not ownership.is_live(lock.stem):
+                lock.unlink(missing_ok=True)
+                removed.append(f"lock {lock.name}")
+    known = (
+        {path.stem for path in ownership.LAB_DIR.glob("*.json")}
+        if ownership.LAB_DIR.is_dir()
+        else set()
+    )
+    for folder in RUNS_DIR.glob("lab.*-*") if RUNS_DIR.is_dir() else []:
+        run_id = folder.name.rsplit("-", 1)[-1]
+        if folder.is_dir() and run_id not in known and not ownership.is_live(run_id):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(f"lab folder {folder}")
     return removed

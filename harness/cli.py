@@ -160,7 +160,10 @@ def cmd_suite(args: argparse.Namespace) -> int:
                 "--kernel runs the book's programs with the netns backend in the guest",
                 hint="drop --backend compose, --client, --server and --mount",
             )
+        from harness import vm
+
         suite.select(args.names, {})  # every name checked before a guest boots
+        vm.check_name(args.kernel)
         backend = "netns"
         results = compare.in_guest(args.names or scenarios.names(), args.kernel, say, None).results
     else:
@@ -190,7 +193,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     require_root()
     kernels = compare.parse_kernels(args.kernels)
-    names = suite.select(args.names, {})  # every name checked before anything runs
+    names = suite.select(args.names, {})  # every name and kernel checked before anything runs
+    if args.jobs is not None and args.jobs < 1:
+        raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
+    if any(kernel != "host" for kernel in kernels):
+        from harness import vm
+
+        for kernel in kernels:
+            if kernel != "host":
+                vm.check_name(kernel)
+        vm.check_tools()
     say = progress("socklab compare", quiet=args.json)
     columns = []
     for kernel in kernels:
@@ -273,8 +285,15 @@ def cmd_down(args: argparse.Namespace) -> int:
     from harness import lab
 
     require_root()
-    kept = lab.find(args.id)
-    removed = lab.take_down(kept, progress("socklab down"))
+    kept = lab.find(args.id, any_state=True)
+    try:
+        removed = lab.take_down(kept, progress("socklab down"))
+    except KeyboardInterrupt:
+        err.print(
+            f"socklab: interrupted; lab {kept.id} is marked down and partly removed: "
+            f"socklab down {kept.id} (or socklab clean) removes the rest"
+        )
+        return 130
     print(f"lab {kept.id} is down ({len(removed)} things removed)")
     return EXIT_PASS
 
@@ -337,7 +356,17 @@ def cmd_capture(args: argparse.Namespace) -> int:
     from harness import lab
 
     require_root()
+    if args.count is not None and args.count < 1:
+        raise ScenarioError(
+            f"-c {args.count}: needs 1 or more packets", hint="leave it out for no limit"
+        )
+    if args.write and not Path(args.write).resolve().parent.is_dir():
+        raise ScenarioError(
+            f"-w {args.write}: no folder {Path(args.write).resolve().parent}",
+            hint="name a file in a folder that exists",
+        )
     kept = lab.find(args.lab)
+    lab.check_whole(kept)
     iface = lab.interface(kept, args.link)
     argv = ["tcpdump", "-n", "-i", iface, "-Z", "root"]
     argv += ["-w", args.write] if args.write else ["-l"]

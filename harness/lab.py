@@ -40,6 +40,9 @@ class Lab:
     state: str  # "up", or "down" while `socklab down` removes it
     netns: dict[str, str] = field(default_factory=dict)  # host -> /run/netns/... (netns)
     containers: dict[str, str] = field(default_factory=dict)  # host -> name (compose)
+    # host -> its container's first process when the lab came up: another one means the
+    # container was restarted, and its faults and routes with it are gone
+    pids: dict[str, int] = field(default_factory=dict)
     addresses: dict[str, str] = field(default_factory=dict)
     subnets: dict[str, str] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
@@ -61,22 +64,35 @@ class Lab:
         return f"/proc/{container_pid(self.containers[host])}/ns/net"
 
     def missing(self) -> list[str]:
-        """The hosts that are not there any more."""
+        """The hosts that are not there any more (or, for a container, not the one the lab
+        set up: restarted). A host socklab cannot ask about (Docker refuses this user, or
+        does not answer) is not counted missing: nothing is removed on a guess."""
         if self.backend == "netns":
             return [host for host, path in self.netns.items() if not os.path.exists(path)]
-        return [host for host, name in self.containers.items() if not container_pid(name)]
+        gone = []
+        for host, name in self.containers.items():
+            pid = container_pid(name)
+            if pid == 0 or (pid is not None and self.pids.get(host, pid) != pid):
+                gone.append(host)
+        return gone
 
 
-def container_pid(name: str) -> int:
-    """The container's first process, 0 when it is not running."""
-    done = subprocess.run(
-        ["docker", "inspect", "-f", "{{.State.Pid}}", name],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    return int(done.stdout.strip() or 0) if done.returncode == 0 else 0
+def container_pid(name: str) -> int | None:
+    """The container's first process; 0 when it is not running or does not exist; None when
+    Docker cannot say (no access, no answer)."""
+    try:
+        done = subprocess.run(
+            ["docker", "inspect", "-f", "{{.State.Pid}}", name],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if done.returncode == 0:
+        return int(done.stdout.strip() or 0)
+    return 0 if "No such" in done.stderr else None
 
 
 def labs() -> list[Lab]:
@@ -96,7 +112,9 @@ def reap(say: Callable[[str], None]) -> None:
             lab.save()
 
 
-def find(lab_id: str | None) -> Lab:
+def find(lab_id: str | None, any_state: bool = False) -> Lab:
+    """The lab named, or the only one up (with `any_state`, the only one at all: `down`
+    finishes a lab that is half down or broken)."""
     found = labs()
     if lab_id is not None:
         chosen = [lab for lab in found if lab.id == lab_id]
@@ -104,7 +122,7 @@ def find(lab_id: str | None) -> Lab:
             known = ", ".join(lab.id for lab in found) or "none"
             raise ScenarioError(f"no lab {lab_id!r} (labs up: {known})", hint="socklab ps")
         return chosen[0]
-    up = [lab for lab in found if lab.state == "up"]
+    up = [lab for lab in found if any_state or lab.state == "up"]
     if not up:
         raise ScenarioError("no lab is up", hint="socklab up [SCENARIO] brings one up")
     if len(up) > 1:
@@ -133,13 +151,16 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
     if scen is not None:
         check_machine(scen)
     run_id = ownership.new_run_id()
-    rundir = new_rundir(f"lab-{name or 'plain'}", run_id)
     clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
     lock = ownership.RunLock(run_id).acquire()
     try:
-        backend = make_backend(backend_name, run_id, rundir)
         with Teardown() as undo:
+            # named after the scenario, never its path; a signal before the callback is in
+            # leaves a folder `clean` removes (no lab and no live run has its id)
+            # "lab.": no scenario's name has a dot, so `clean` never takes a run's folder
+            rundir = new_rundir(f"lab.{scen.name if scen else 'plain'}", run_id)
             undo.callback(shutil.rmtree, rundir, True)
+            backend = make_backend(backend_name, run_id, rundir)
             undo.callback(backend.down)
             say(f"bringing up client, router, server ({backend_name})")
             backend.up()
@@ -157,6 +178,9 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
                 "up",
                 netns={h: backend.netns(h) for h in HOSTS} if backend_name == "netns" else {},
                 containers={h: backend.container(h) for h in HOSTS}  # type: ignore[attr-defined]
+                if backend_name == "compose"
+                else {},
+                pids={h: backend._pids[h] for h in HOSTS}  # type: ignore[attr-defined]
                 if backend_name == "compose"
                 else {},
                 addresses=names,
@@ -197,15 +221,19 @@ def take_down(lab: Lab, say: Callable[[str], None]) -> list[str]:
         lock.release()
 
 
+def check_whole(lab: Lab) -> None:
+    """Every host of the lab is the one it set up (before anything enters one: pyroute2 would
+    make a missing namespace anew, an empty one)."""
+    if lab.state != "up" or (lost := lab.missing()):
+        what = f"has lost {', '.join(lost)}" if lab.state == "up" else f"is {lab.state}"
+        raise RunError(f"lab {lab.id} {what}", hint=f"socklab down {lab.id}, then socklab up again")
+
+
 def host_argv(lab: Lab, host: str, argv: Sequence[str], tty: bool) -> list[str]:
     """argv run in the host: in its container (compose) or its network namespace (netns),
     tagged with the lab's id so `socklab down` and `clean` find it."""
     check_host(host)
-    if lab.missing():
-        raise RunError(
-            f"lab {lab.id} has lost {', '.join(lab.missing())}",
-            hint=f"socklab down {lab.id}, then socklab up again",
-        )
+    check_whole(lab)
     tag = f"{lab.id}-{host}"
     env = {ownership.TAG_ENV: tag, "PS1": SHELL_PROMPT.format(host=host)}
     if lab.backend == "compose":

@@ -110,6 +110,18 @@ def package_of(name: str) -> str:
     )
 
 
+def check_name(name: str) -> None:
+    """A kernel socklab can run, by name or path, checked before anything runs."""
+    if name.endswith(".deb"):
+        if not Path(name).is_file():
+            raise ScenarioError(f"--kernel {name}: no such file")
+    elif name not in KERNELS:
+        raise ScenarioError(
+            f"unknown kernel {name!r}",
+            hint=f"choose host, {', '.join(KERNELS)}, or a path to a linux-image-*.deb",
+        )
+
+
 def fetch(name: str, say: Callable[[str], None]) -> Kernel:
     """The kernel `name` (debian-6.1) or a linux-image .deb at a path, unpacked in the cache."""
     if name.endswith(".deb"):

@@ -63,7 +63,7 @@ def test_up_exec_shell_clean_down(backend: str, tmp_path: Path) -> None:
     assert f"lab {run} is down" in down.stdout
     assert mine(run) == []
     assert run not in [lab["id"] for lab in socklab("ps", "--json").json()]
-    assert not list((ROOT / "runs").glob(f"lab-*-{run}"))
+    assert not list((ROOT / "runs").glob(f"lab.*-{run}"))
 
 
 def shell_through_tmux(run: str, server: str) -> None:
@@ -121,8 +121,9 @@ def test_clean_removes_a_lab_whose_hosts_are_gone(backend: str) -> None:
     if backend == "netns":
         subprocess.run(["ip", "netns", "del", lab["netns"]["router"].split("/")[-1]], check=True)
     else:
+        # a restarted container is not the one the lab set up: its faults and routes are gone
         subprocess.run(
-            ["docker", "rm", "-f", lab["containers"]["router"]],
+            ["docker", "restart", "-t", "1", lab["containers"]["router"]],
             check=True,
             capture_output=True,
             timeout=60,
@@ -130,6 +131,10 @@ def test_clean_removes_a_lab_whose_hosts_are_gone(backend: str) -> None:
     assert lab_of(run)["missing"] == ["router"]
     failed = socklab("exec", "client", "--lab", run, "--", "true")
     assert failed.code == 3 and "lost router" in failed.stderr, failed.stderr
+    # capture enters the router's namespace: it must not make a missing one anew
+    capture = socklab("capture", "lan1", "--lab", run, "-c", "1", timeout=60)
+    assert capture.code == 3 and "lost router" in capture.stderr, capture.stderr
+    assert lab_of(run)["missing"] == ["router"]
     done = socklab("clean")
     assert done.code == 0, done.stderr
     assert f"lab {run}: router gone" in done.stderr + done.stdout
@@ -148,6 +153,10 @@ def test_lab_commands_say_what_is_wrong(backend: str) -> None:
         assert link.code == 2 and "the links are lan1, lan2" in link.stderr
         empty = socklab("exec", "client", "--lab", run, "--")
         assert empty.code == 2 and "no command given" in empty.stderr
+        zero = socklab("capture", "lan1", "--lab", run, "-c", "0")
+        assert zero.code == 2 and "needs 1 or more" in zero.stderr
+        nowhere = socklab("capture", "lan1", "--lab", run, "-w", "/nonexistent/dir/x.pcap")
+        assert nowhere.code == 2 and "no folder /nonexistent/dir" in nowhere.stderr
     finally:
         assert socklab("down", run).code == 0
     assert mine(run) == []

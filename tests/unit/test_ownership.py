@@ -31,3 +31,42 @@ def test_a_run_is_live_only_while_its_lock_is_held(
     finally:
         lock.release()
     assert not ownership.is_live(lock.run_id)
+
+
+def test_clean_removes_stale_locks_and_orphan_lab_folders(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run killed before it made anything leaves only its lock file; a `socklab up` killed
+    early leaves its folder. Neither may touch a live run's lock or another run's folder."""
+    import os
+    import time
+
+    from harness import clean, execute
+
+    monkeypatch.setattr(ownership, "LOCK_DIR", tmp_path / "locks")
+    monkeypatch.setattr(ownership, "LAB_DIR", tmp_path / "locks" / "labs")
+    monkeypatch.setattr(execute, "RUNS_DIR", tmp_path / "runs")
+    (tmp_path / "locks" / "labs").mkdir(parents=True)
+    old = time.time() - 120
+    stale, fresh = tmp_path / "locks" / "aaaaaa.lock", tmp_path / "locks" / "bbbbbb.lock"
+    for lock in (stale, fresh):
+        lock.write_text("1\n")
+    os.utime(stale, (old, old))
+    held = ownership.RunLock("cccccc").acquire()
+    os.utime(tmp_path / "locks" / "cccccc.lock", (old, old))
+    runs = tmp_path / "runs"
+    orphan, kept_lab, a_run = (
+        runs / "lab.refused-20261126-000000-dddddd",
+        runs / "lab.plain-20261126-000000-eeeeee",
+        runs / "lab-x-20261126-000000-ffffff",
+    )
+    for folder in (orphan, kept_lab, a_run):
+        folder.mkdir(parents=True)
+    (tmp_path / "locks" / "labs" / "eeeeee.json").write_text('{"state": "up"}')
+    try:
+        removed = clean.stale_locks_and_lab_folders()
+    finally:
+        held.release()
+    assert not stale.exists() and fresh.exists()
+    assert not orphan.exists() and kept_lab.exists() and a_run.exists()
+    assert sorted(removed) == sorted(["lock aaaaaa.lock", f"lab folder {orphan}"])
