@@ -91,16 +91,40 @@ def table(names: Sequence[str], columns: Sequence[Column]) -> Table:
     styles = {"pass": "green", "FAIL": "bold red", "ERROR": "bold red", "skipped": "yellow"}
     for name in names:
         cells: list[Text | str] = [name]
-        for column in columns:
-            found = next((r for r in column.results if r.name == name), None)
-            if found is None:
+        found = [next((r for r in column.results if r.name == name), None) for column in columns]
+        for result in found:
+            if result is None:
                 cells.append(Text("not run", "yellow"))
                 continue
-            cell = Text(found.verdict, style=styles.get(found.verdict, ""))
-            cell.append(f"  {found.headline}")
+            cell = Text(result.verdict, style=styles.get(result.verdict, ""))
+            cell.append(f"  {result.headline}")
             cells.append(cell)
         shown.add_row(*cells)
+        # the book's backlog table: a row per backlog value, the queued connections per kernel
+        per_kernel = [queued(result) for result in found]
+        for backlog in sorted({b for counts in per_kernel for b in counts}):
+            shown.add_row(
+                f"  backlog {backlog}",
+                *(str(counts.get(backlog, "-")) + " queued" for counts in per_kernel),
+            )
     return shown
+
+
+def queued(result: Result | None) -> dict[int, int]:
+    """backlog -> connections queued, from a backlog run's report (steps bN, event queued)."""
+    if result is None or not result.rundir:
+        return {}
+    try:
+        steps = json.loads((Path(result.rundir) / "report.json").read_text())["steps"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    counts = {}
+    for name, step in steps.items():
+        if name[:1] == "b" and name[1:].isdigit():
+            found = [e for e in step.get("events", []) if e.get("event") == "queued"]
+            if found and isinstance(found[-1].get("count"), int):
+                counts[int(name[1:])] = found[-1]["count"]
+    return counts
 
 
 def to_json(columns: Sequence[Column]) -> list[dict[str, object]]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import pytest
 from rich.console import Console
@@ -46,3 +48,24 @@ def test_one_row_per_scenario_one_column_per_kernel() -> None:
     assert "not run" in refused and "pass  x" in refused
     timeout = next(line for line in lines if line.startswith("│ timeout"))
     assert "pass  ETIMEDOUT after 7.1 s" in timeout and "FAIL  ETIMEDOUT after 3.0 s" in timeout
+
+
+def test_backlog_gets_a_row_per_backlog_value(tmp_path: Path) -> None:
+    """The book's table: rows are the backlog values, cells the connections queued."""
+    folders = []
+    for kernel, extra in (("a", 1), ("b", 3)):
+        folder = tmp_path / kernel
+        folder.mkdir()
+        steps = {f"b{b}": {"events": [{"event": "queued", "count": b + extra}]} for b in range(3)}
+        (folder / "report.json").write_text(json.dumps({"steps": steps}))
+        folders.append(folder)
+    columns = [
+        compare.Column(k, "6.x", False, [Result("backlog", "pass", 1.0, "h", "b", [], str(f))])
+        for k, f in zip(("a", "b"), folders, strict=True)
+    ]
+    out = io.StringIO()
+    Console(file=out, width=120, color_system=None).print(compare.table(["backlog"], columns))
+    rows = [line for line in out.getvalue().splitlines() if "  backlog " in line]
+    assert len(rows) == 3
+    assert "1 queued" in rows[0] and "3 queued" in rows[0]  # B + 1 against B + 3
+    assert "3 queued" in rows[2] and "5 queued" in rows[2]
