@@ -8,6 +8,7 @@ namespace, which is what makes sysctls and SNMP counters readable this way for b
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import socket
@@ -50,7 +51,15 @@ def in_thread(fn: Callable[[], T], name: str = "netns") -> T:
 
     thread = threading.Thread(target=run, name=name)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        # A Ctrl-C while the thread works: let it finish first, so what it makes (a namespace
+        # it is still attaching) exists before the unwinding removes it, not after.
+        while thread.is_alive():
+            with contextlib.suppress(KeyboardInterrupt):
+                thread.join()
+        raise
     if failure:
         raise failure[0]
     return result[0]

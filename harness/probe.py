@@ -7,6 +7,7 @@ delay). Netlink's ENOENT for a qdisc kind means the module is missing, and is re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import shutil
@@ -15,8 +16,9 @@ from dataclasses import asdict, dataclass
 from pyroute2 import NetNS, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from harness.nsenter import run_in
+from harness.nsenter import create_netns, run_in
 from harness.ownership import PREFIX, RunLock, new_run_id
+from harness.stopping import Teardown
 
 ENOENT = 2
 
@@ -48,6 +50,11 @@ def in_probe_ns(name: str, argv: list[str], stdin: str = "") -> bool:
     return run_in(f"/var/run/netns/{name}", argv, stdin).returncode == 0
 
 
+def remove_quietly(name: str) -> None:
+    with contextlib.suppress(OSError, NetlinkError):
+        netns.remove(name)
+
+
 @functools.cache
 def probe() -> Capabilities:
     if os.geteuid() != 0:
@@ -57,8 +64,12 @@ def probe() -> Capabilities:
     # Owned like a run: while the lock is held `socklab clean` spares the namespace, and once
     # its holder is gone (even by kill -9) clean removes it.
     lock = RunLock(run_id).acquire()
-    netns.create(name)
-    try:
+    # A Teardown, noted before the namespace exists: no signal between making it and the
+    # undo, nor one during the undo, leaves it behind.
+    with Teardown() as undo:
+        undo.callback(lock.release)
+        undo.callback(remove_quietly, name)
+        create_netns(name)  # in a thread, no forked helper a signal could race with
         with NetNS(name) as ns:
             lo = ns.link_lookup(ifname="lo")[0]
             ns.link("set", index=lo, state="up")
@@ -77,6 +88,3 @@ def probe() -> Capabilities:
             ["iptables", "-t", "mangle", "-A", "POSTROUTING", "-j", "NFQUEUE", "--queue-bypass"],
         )
         return Capabilities(netem=netem, nftables=nft_ok, nfqueue=queue, tbf=tbf)
-    finally:
-        netns.remove(name)
-        lock.release()

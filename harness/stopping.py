@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
+import time
 from contextlib import ExitStack
 from types import FrameType, TracebackType
 
@@ -22,6 +24,12 @@ _tearing_down = 0  # nesting depth of Teardown stacks being unwound
 _ignored = 0
 _settled = False  # the command has finished: nothing is left to stop
 _unwinding = False  # a signal has been obeyed: the command is unwinding
+_unwound_at = 0.0
+# An unwinding reaches its Teardown within this; a signal later, with no teardown running,
+# means the first KeyboardInterrupt was swallowed (raised where Python ignores exceptions).
+SWALLOWED_AFTER = 1.0
+# logging's at-fork hooks (Python 3.11): an exception raised in them is printed and dropped
+AT_FORK_HOOKS = ("_acquireLock", "_releaseLock", "_after_at_fork_child_reinit_locks")
 
 
 def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -31,10 +39,11 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
     copy of our call stack, and stops them with SIGTERM; unwinding there would run the run's
     teardown from the helper and destroy the live testbed.
     """
-    global _ignored, _unwinding
+    global _ignored, _unwinding, _unwound_at
     if os.getpid() != _main_pid:
         os._exit(128 + signum)
-    if _tearing_down or _settled or _unwinding:
+    recent = _unwinding and time.monotonic() - _unwound_at < SWALLOWED_AFTER
+    if _tearing_down or _settled or recent:
         _ignored += 1
         os.write(
             sys.stderr.fileno(),
@@ -42,10 +51,20 @@ def on_signal(signum: int, frame: FrameType | None) -> None:
             "wait a moment\n".encode(),
         )
         return
+    if (
+        frame is not None
+        and frame.f_globals.get("__name__") == "logging"
+        and frame.f_code.co_name in AT_FORK_HOOKS
+    ):
+        # Python ignores an exception raised in an at-fork hook (logging's _releaseLock runs
+        # after every fork): the signal is delivered again a moment later, outside it.
+        threading.Timer(0.02, signal.raise_signal, (signum,)).start()
+        return
     # From here on the command unwinds: a second signal, even before a Teardown is entered
     # (in a `finally` on the way there), must not start a second unwinding (the soak saw one
-    # skip settle() and end the process by SIGINT after it had cleaned up).
-    _unwinding = True
+    # skip settle() and end the process by SIGINT after it had cleaned up). Unless nothing
+    # has unwound for a while and no teardown runs: then Python swallowed the first one.
+    _unwinding, _unwound_at = True, time.monotonic()
     raise KeyboardInterrupt(f"signal {signum}")
 
 
