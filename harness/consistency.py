@@ -80,6 +80,13 @@ def problems(data: dict[str, Any], steps: set[str], snapshots: set[str]) -> list
             problem = address_problem(name, steps, untraced)
             if problem:
                 found.append(f"{path}: {problem}")
+    for index, step in enumerate(data.get("steps", [])):
+        for number, line in enumerate((step.get("run") or {}).get("stdin") or []):
+            gate = line.get("after_ready") if isinstance(line, dict) else None
+            if gate is not None and gate not in steps:
+                found.append(
+                    f"steps.{index}.run.stdin.{number}.after_ready: no step named {gate!r}"
+                )
     captured = {c["link"] for c in data.get("capture", [])}
     for index, expectation in enumerate(data.get("expect", [])):
         found += expectation_problems(

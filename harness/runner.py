@@ -11,6 +11,7 @@ import io
 import os
 import re
 import signal
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -170,6 +171,7 @@ class Execution:
         self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
         self.sysctls: dict[str, int] = {}
+        self.gates: dict[str, threading.Event] = {}  # step -> set once it is ready
         self.window_end = float("inf")
         self.started = 0.0
         self.names: dict[str, str] = {}
@@ -273,8 +275,15 @@ class Execution:
             netns = self.backend.netns(step.counters.host)
             self.counters[step.counters.name] = counters.snapshot(netns)
         elif step.processes is not None:
-            tag = self._process(step.processes.step).tag
-            self.snapshots[step.processes.name] = [cmdline(pid) for pid in traced_pids(tag)]
+            spec = step.processes
+            tag = self._process(spec.step).tag
+            end = time.monotonic() + spec.within
+            pids = traced_pids(tag)
+            while spec.at_least and len(pids) < spec.at_least and time.monotonic() < end:
+                self.status(f"{spec.step}: {len(pids)} of {spec.at_least} processes")
+                time.sleep(0.05)
+                pids = traced_pids(tag)
+            self.snapshots[spec.name] = [cmdline(pid) for pid in pids]
 
     def _process(self, name: str) -> Process:
         if name not in self.processes:
@@ -321,12 +330,22 @@ class Execution:
         self.processes[run.name] = process
         self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
         lines = [item if isinstance(item, Line) else Line(line=item) for item in run.stdin]
-        feed = [Feed(self.expand(line.line) + "\n", line.after) for line in lines]
+        feed = [
+            Feed(self.expand(line.line) + "\n", line.after, self._gate(line.after_ready))
+            for line in lines
+        ]
         process.feed(feed, close=not run.keep_stdin_open)
         if run.ready is not None:
             self._await_ready(run)
+        self.gates.setdefault(run.name, threading.Event()).set()  # lines waiting for it go now
         if not run.background:
             self._finish(run.name, run.timeout)
+
+    def _gate(self, step: str | None) -> threading.Event | None:
+        """The event a step sets once it is ready (or started, without `ready:`)."""
+        if step is None:
+            return None
+        return self.gates.setdefault(step, threading.Event())
 
     def _await_ready(self, run: Run) -> None:
         assert run.ready is not None

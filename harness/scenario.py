@@ -121,6 +121,12 @@ class Fault(OneOf):
 class Line(Strict):
     line: str
     after: float = Field(default=0.0, ge=0, le=60)
+    after_ready: str | None = Field(
+        default=None,
+        pattern=r"^[a-z][a-z0-9_-]*$",
+        description="count `after` from when this other step got ready (its `ready:` held, or "
+        "it started): a pause that holds however slowly a machine starts programs",
+    )
 
 
 class Ready(OneOf):
@@ -214,6 +220,15 @@ class Processes(Strict):
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
     step: str
+    at_least: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="take it once the step runs this many processes, or after `within` seconds "
+        "with what there is (a slow machine forks late; a server that never forks is not waited "
+        "for long)",
+    )
+    within: float = Field(default=5.0, gt=0, le=60)
 
 
 class Step(OneOf):

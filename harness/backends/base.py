@@ -28,10 +28,15 @@ from harness.topology import Topology
 
 @dataclass(frozen=True)
 class Feed:
-    """One line written to a program's standard input, `after` seconds after the previous one."""
+    """One line written to a program's standard input, `after` seconds after the previous one
+    (or, with a `gate`, after the gate opened: another step got ready)."""
 
     text: str
     after: float = 0.0
+    gate: threading.Event | None = None
+
+
+GATE_DEADLINE = 300.0  # a gate that never opens (its step failed) stops holding the line back
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Process:
         def write(pipe: IO[bytes]) -> None:
             try:
                 for line in lines:
+                    if line.gate is not None:
+                        line.gate.wait(GATE_DEADLINE)
                     time.sleep(line.after)
                     pipe.write(line.text.encode())
                     pipe.flush()

@@ -196,6 +196,11 @@ CASES: list[tuple[str, Change | bytes, str]] = [
         "no snapshot named 'befor'",
     ),
     (
+        "stdin-after-no-step",
+        at("steps.2.run.stdin", [{"line": "x", "after": 1, "after_ready": "secnod"}]),
+        "after_ready: no step named 'secnod'",
+    ),
+    (
         "value-formula-with-code",
         append("expect", {"value": {"of": "call:client.connect.elapsed", "max": "(1).real"}}),
         "a formula has terms, numbers",
