@@ -10,6 +10,8 @@ HAVE_DOCKER := $(shell test -S /var/run/docker.sock && echo yes)
 NEED_IMAGES := $(if $(filter netns,$(BACKEND)),,$(if $(HAVE_DOCKER),images,))
 BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 JOBS_FLAG := $(if $(JOBS),-j $(JOBS),)
+# Tests mostly wait on kernel timers: 8 at once on two cores (longest first, see conftest.py).
+TEST_JOBS ?= 8
 HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make tmux \
                  qemu-system-x86 busybox-static cpio kmod
 
@@ -62,11 +64,12 @@ lint: setup
 	$(BIN)/ruff format --check harness tests bench
 	$(BIN)/mypy
 
-# Two workers: most of a run is waiting on kernel timers. Tests that count or kill things
-# machine-wide (teardown, leftovers) run alone afterwards.
+# Most of a run is waiting on kernel timers: TEST_JOBS workers, longest tests first, idle ones
+# steal. Tests that count or kill things machine-wide (teardown, leftovers) run afterwards, in
+# one lane, with the QEMU guest's tests in a second lane beside them.
 test: setup images lint
-	$(BIN)/pytest -q -n 4 -m "not serial" --durations=15
-	$(BIN)/pytest -q -m serial
+	$(BIN)/pytest -q -n $(TEST_JOBS) --dist worksteal -m "not serial" --durations=15
+	$(BIN)/pytest -q -n 2 --dist loadgroup -m serial --durations=5
 
 clean: setup
 	$(BIN)/socklab clean

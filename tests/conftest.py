@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -105,3 +106,35 @@ def clean_machine() -> Iterator[None]:
     yield
     after = leftovers()
     assert after == [], f"the run left these behind: {after}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Longest first, so a parallel run (pytest-xdist) does not end waiting on a long test
+    that started last; and the machine-wide (serial) tests in two lanes that cannot disturb
+    each other: the TCG guest in one, everything else in the other (make test)."""
+    items.sort(key=lambda item: -estimate(item))
+    for item in items:
+        if item.get_closest_marker("serial"):
+            lane = "guest" if item.get_closest_marker("guest") else "machine"
+            item.add_marker(pytest.mark.xdist_group(lane))
+
+
+def estimate(item: pytest.Item) -> float:
+    """Seconds a test is expected to take: marked slow, or its scenario's last time in this
+    folder's runs/durations.json (socklab suite keeps it), else what the scenario declares."""
+    marked = item.get_closest_marker("slow")
+    if marked:
+        return float(marked.args[0])
+    params = getattr(item, "callspec", None)
+    name = params.params.get("name") if params else None
+    backend = params.params.get("backend", "netns") if params else "netns"
+    return scenario_seconds(str(name), str(backend))
+
+
+@functools.cache
+def scenario_seconds(name: str, backend: str) -> float:
+    from harness import scenario, suite
+
+    if name not in scenario.names():
+        return 0.0
+    return suite.durations(backend).get(name) or suite.declared_seconds(name)

@@ -28,9 +28,12 @@ def stock_kernel_or_skip() -> None:
         pytest.skip(f"no Debian bookworm kernel package here: {err}")
 
 
-# A TCG guest keeps both cores busy: alone, or the timing scenarios beside it would measure the
-# emulator. One boot runs four scenarios (socklab suite --kernel).
+# A TCG guest takes up to both cores: never beside the parallel tests, whose timing scenarios
+# would measure the emulator; in a lane of its own beside the other serial tests, which judge
+# no timing (make test: -m serial -n 2 --dist loadgroup). One boot runs four scenarios.
 @pytest.mark.serial
+@pytest.mark.guest
+@pytest.mark.slow(60)
 def test_the_netem_path_on_the_stock_kernel(clean_machine: None) -> None:
     stock_kernel_or_skip()
     names = ["refused", "wan", str(DATA / "netem.yaml"), str(DATA / "duplicate.yaml")]
@@ -71,6 +74,7 @@ def test_the_netem_path_on_the_stock_kernel(clean_machine: None) -> None:
 
 
 @pytest.mark.serial
+@pytest.mark.guest
 def test_a_kill_9_of_socklab_leaves_no_qemu(clean_machine: None) -> None:
     """QEMU dies with socklab, even by SIGKILL: nothing of the guest outlives the run."""
     stock_kernel_or_skip()
