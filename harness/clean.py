@@ -64,7 +64,7 @@ def clean(
             removed += [f"namespace {name}" for name in names]
             ownership.forget(run_id)
     if docker_too:
-        removed += clean_docker(dead)
+        removed += clean_docker(dead, say)
     for lab_state in ownership.LAB_DIR.glob("*.json") if ownership.LAB_DIR.is_dir() else []:
         if dead(lab_state.stem):  # a lab that went down, with nothing left of it
             lab_state.unlink(missing_ok=True)
@@ -81,20 +81,27 @@ def clean(
     return removed
 
 
-def clean_docker(dead: Callable[[str], bool]) -> list[str]:
+def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> list[str]:
     # Imported here: the netns backend and a machine without Docker never load the SDK.
+    import docker.errors
+    import requests
+
     from harness.backends import compose
     from harness.errors import BackendUnavailable
 
     removed: list[str] = []
     try:
         client = compose.engine()
-    except BackendUnavailable:
-        return removed
-    for run_id in compose.owned_runs(client):
-        if dead(run_id):
-            removed += compose.remove_owned(client, run_id)
-            ownership.forget(run_id)
+        for run_id in compose.owned_runs(client):
+            if dead(run_id):
+                removed += compose.remove_owned(client, run_id)
+                ownership.forget(run_id)
+    except (BackendUnavailable, docker.errors.DockerException, requests.RequestException) as err:
+        if Path(compose.SOCKET_PATH).exists():  # an engine that hangs, not a machine without one
+            say(
+                f"the Docker engine did not answer: {err}; the containers and networks of dead "
+                "runs are left for now: restart dockerd, then run socklab clean again"
+            )
     for run_id, owned in compose.owned_rules().items():
         if dead(run_id):
             for tool, chain, spec in owned:

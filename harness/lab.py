@@ -141,7 +141,7 @@ def check_host(host: str) -> None:
 def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) -> Lab:
     """Hosts up, the scenario's faults set, and nothing undone when this returns; any failure
     or signal before the state file is written takes everything down again."""
-    from harness import clean, faults
+    from harness import clean, faults, runner
     from harness.execute import make_backend, new_rundir, require_root
     from harness.plan import check_machine, prepare
     from harness.stopping import Teardown
@@ -165,7 +165,7 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
             say(f"bringing up client, router, server ({backend_name})")
             backend.up()
             names = backend.topology.names()
-            ctx = faults.FaultContext.of(backend, rundir, lambda text: expand(text, names))
+            ctx = faults.FaultContext.of(backend, rundir, runner.expander(names, {}, {}))
             for fault in scen.faults if scen is not None else []:
                 say(f"fault on {fault.host}: {fault.kind()}")
                 faults.apply(fault, ctx)  # undone with the hosts
@@ -180,7 +180,7 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
                 containers={h: backend.container(h) for h in HOSTS}  # type: ignore[attr-defined]
                 if backend_name == "compose"
                 else {},
-                pids={h: backend._pids[h] for h in HOSTS}  # type: ignore[attr-defined]
+                pids={h: backend.pid(h) for h in HOSTS}  # type: ignore[attr-defined]
                 if backend_name == "compose"
                 else {},
                 addresses=names,
@@ -192,12 +192,6 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
     finally:
         lock.release()
     return lab
-
-
-def expand(text: str, names: dict[str, str]) -> str:
-    for key, value in names.items():
-        text = text.replace("{" + key + "}", value)
-    return text
 
 
 def take_down(lab: Lab, say: Callable[[str], None]) -> list[str]:

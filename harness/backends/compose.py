@@ -21,6 +21,7 @@ from typing import Any
 
 import docker
 import docker.errors
+import requests
 from pyroute2 import NetlinkError, NetNS
 
 from harness.backends.base import (
@@ -75,7 +76,7 @@ def engine() -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=30)
         client.ping()
-    except docker.errors.DockerException as err:
+    except (docker.errors.DockerException, requests.RequestException) as err:
         raise BackendUnavailable(f"no Docker engine answers: {err}", hint=engine_hint(err)) from err
     return client
 
@@ -304,6 +305,10 @@ class ComposeBackend:
 
     def netns(self, host: str) -> str:
         return f"/proc/{self._pids[host]}/ns/net"
+
+    def pid(self, host: str) -> int:
+        """The container's first process as the engine started it (a restart changes it)."""
+        return self._pids[host]
 
     def container(self, host: str) -> str:
         return self._containers[host]
