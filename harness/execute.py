@@ -66,6 +66,10 @@ def new_rundir(name: str, run_id: str) -> Path:
     return files.private_dir(path, mode=0o700)
 
 
+# Each run first removes what dead runs left; a parallel suite does that once for all its runs.
+PRECLEAN = True
+
+
 def run_plan(
     plan: Plan,
     backend_name: str,
@@ -83,7 +87,8 @@ def run_plan(
     rundir = new_rundir(scen.name, run_id)
     # What dead runs left, of either backend: a netns run also removes compose leftovers
     # wherever a Docker engine may answer.
-    clean.clean(progress, docker_too=Path("/var/run/docker.sock").exists())
+    if PRECLEAN:
+        clean.clean(progress, docker_too=Path("/var/run/docker.sock").exists())
     lock = RunLock(run_id).acquire()
     try:
         backend = make_backend(backend_name, run_id, rundir, plan.mount)

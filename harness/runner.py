@@ -29,6 +29,9 @@ from harness.terms import FORMULA_TERM, call_names, parse_term
 
 Progress = Callable[[str], None]
 LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs and ICMP
+# ...or less: once no capture has grown for QUIET, where no link holds packets back (delay,
+# jitter, rate), nothing more is on its way (a FIN or an ICMP error follows in microseconds).
+QUIET = 0.1
 SIGNALS = {
     "INT": signal.SIGINT,
     "TERM": signal.SIGTERM,
@@ -76,6 +79,16 @@ def expander(
         return names[key]
 
     return lambda text: re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
+
+
+def pcap_sizes(caps: list[capture.Capture]) -> list[int]:
+    sizes = []
+    for cap in caps:
+        try:
+            sizes.append(cap.pcap.stat().st_size)
+        except FileNotFoundError:
+            sizes.append(-1)
+    return sizes
 
 
 def read_settings(scenario: Scenario, backend: Backend) -> dict[str, int]:
@@ -216,7 +229,7 @@ class Execution:
         """Stop everything still running (from here on nothing is evidence) and write what
         was observed."""
         assert self.ctx is not None
-        time.sleep(LINGER)
+        self._linger()
         self.window_end = time.time()
         self._stop_all()
         for cap in self.caps:
@@ -238,6 +251,19 @@ class Execution:
         )
         obs.write(self.rundir / "observations.json")
         return obs
+
+    def _linger(self) -> None:
+        faults = [*self.scenario.faults, *(s.fault for s in self.scenario.steps if s.fault)]
+        held = [f.link for f in faults if f.link and (f.link.delay or f.link.jitter or f.link.rate)]
+        end = time.monotonic() + LINGER
+        if held or not self.caps:
+            time.sleep(LINGER)
+            return
+        sizes, since = pcap_sizes(self.caps), time.monotonic()
+        while (now := time.monotonic()) < end and now - since < QUIET:
+            time.sleep(0.02)
+            if (grown := pcap_sizes(self.caps)) != sizes:
+                sizes, since = grown, time.monotonic()
 
     def _teardown_hosts(self) -> None:
         self.progress("tearing down")

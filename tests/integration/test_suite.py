@@ -72,5 +72,8 @@ def test_ctrl_c_stops_every_run_of_a_parallel_suite_and_leaves_nothing(
     assert proc.returncode == 130, err[-2000:]
     assert "stopping 3 running scenario(s)" in err
     assert leftovers() == [] and everything() == [], everything()
-    children = subprocess.run(["pgrep", "-f", "harness.cli run"], capture_output=True, check=False)
+    # the runs are forked children: they carry the suite's command line
+    children = subprocess.run(
+        ["pgrep", "-f", "harness.cli suite"], capture_output=True, check=False
+    )
     assert children.returncode != 0, children.stdout
