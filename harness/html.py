@@ -7,6 +7,7 @@ length, so a 64 s SYN backoff does not make a page kilometres tall.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -116,7 +117,10 @@ def ladder(
     return Ladder(list(xs.items()), arrows, breaks, width, y + ROW * 2)
 
 
+@functools.cache
 def environment() -> jinja2.Environment:
+    """One per process, so each template is compiled once (~50 ms); a parallel suite loads them
+    before it forks its runs (suite.warm)."""
     return jinja2.Environment(
         loader=jinja2.PackageLoader("harness", "templates"),
         autoescape=True,
