@@ -11,6 +11,7 @@ import ipaddress
 import re
 import signal
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,7 +49,36 @@ class Capture:
         self.process.stop(signal.SIGINT, grace=3.0)
 
 
+def stop_all(caps: list[Capture]) -> None:
+    """SIGINT to every tcpdump first, then each waited for: they flush side by side."""
+    for cap in caps:
+        if cap.process.popen.poll() is None:
+            cap.process.popen.send_signal(signal.SIGINT)
+    for cap in caps:
+        cap.stop()
+
+
+def start_all(backend: Backend, wanted: Sequence[tuple[str, str]], rundir: Path) -> list[Capture]:
+    """Every (host, link) capture, started together: each tcpdump takes ~40 ms to say it is
+    listening, and they wait for that side by side. On a failure the ones started are
+    stopped."""
+    caps = [spawn(backend, host, link, rundir) for host, link in wanted]
+    try:
+        for cap in caps:
+            await_listening(cap)
+    except BaseException:
+        for cap in caps:
+            cap.process.stop()
+        raise
+    return caps
+
+
 def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
+    (cap,) = start_all(backend, [(host, link)], rundir)
+    return cap
+
+
+def spawn(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     iface = (
         "lo" if link == "lo" else interface_on(backend.netns(host), backend.topology.subnet(link))
     )
@@ -62,16 +92,21 @@ def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     argv += ["-w", str(pcap)]
     out = rundir / f"{host}-{link}.tcpdump.out"
     process = spawn_on_machine(backend, host, argv, stdout=out, stderr=log)
+    return Capture(host, link, pcap, log, process)
+
+
+def await_listening(cap: Capture) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     while time.monotonic() < deadline:
-        if "listening on" in log.read_text(errors="replace"):
-            return Capture(host, link, pcap, log, process)
-        if process.popen.poll() is not None:
+        if "listening on" in cap.log.read_text(errors="replace"):
+            return
+        if cap.process.popen.poll() is not None:
             break
-        time.sleep(0.02)
-    process.stop()
+        time.sleep(0.01)
+    cap.process.stop()
+    said = cap.log.read_text(errors="replace").strip()
     raise RunError(
-        f"tcpdump did not start in {host} on {iface}: {log.read_text(errors='replace').strip()}",
+        f"tcpdump did not start in {cap.host} on {cap.link}: {said}",
         hint="is tcpdump installed where the host runs it? (socklab doctor)",
     )
 

@@ -216,9 +216,10 @@ class Execution:
         for fault in self.scenario.faults:
             self._fault(fault)
         self.sysctls = read_settings(self.scenario, self.backend)
-        for spec in self.scenario.capture:
-            self.caps.append(capture.start(self.backend, spec.host, spec.link, self.rundir))
-            self.stack.callback(self.caps[-1].stop)
+        wanted = [(spec.host, spec.link) for spec in self.scenario.capture]
+        self.caps = capture.start_all(self.backend, wanted, self.rundir)
+        for cap in self.caps:
+            self.stack.callback(cap.stop)
         self.stack.callback(self._stop_all)
 
     def observed_so_far(self) -> Observations:
@@ -232,8 +233,7 @@ class Execution:
         self._linger()
         self.window_end = time.time()
         self._stop_all()
-        for cap in self.caps:
-            cap.stop()
+        capture.stop_all(self.caps)
         records, packets = capture.collect(self.caps)
         obs = Observations(
             started=self.started,

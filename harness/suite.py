@@ -205,8 +205,8 @@ def warm(backend: str) -> None:
 
 def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
     """`socklab run WORDS` in a forked child of its own session, stdout and stderr to files.
-    The suite has removed what dead runs left once, before its first child: each child skips
-    that (execute.PRECLEAN), where 8 starting at once each scanned the whole machine."""
+    The suite removes what dead runs left once, for all its runs: each child skips that
+    (execute.PRECLEAN), where 8 starting at once each scanned the whole machine."""
     sys.stdout.flush()
     sys.stderr.flush()
     pid = os.fork()
@@ -292,12 +292,12 @@ def run_parallel(
     waits for every teardown."""
     from harness import clean
 
-    clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
     warm(backend)
     waiting = longest_first(chosen, backend)
     books = {name: read_only(name).book for name in chosen}
     running: list[Child] = []
     results: dict[str, Result] = {}
+    cleaned = False
     # Leaving the block for any reason (a Ctrl-C included) stops what still runs, and no
     # further signal interrupts that (Teardown).
     with files.scratch("suite") as tmp, Teardown() as stack:
@@ -314,6 +314,11 @@ def run_parallel(
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, masked)
                 say(f"{name} started ({len(running)} running, {len(waiting)} waiting)")
+            if not waiting and not cleaned:
+                # What dead runs left, removed once for all the runs (each skips it) and while
+                # they run: their things carry their own ids, so nothing of theirs is touched.
+                clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
+                cleaned = True
             time.sleep(0.01)  # a free slot is taken within 10 ms
             for child in [c for c in running if c.process.poll() is not None]:
                 running.remove(child)
