@@ -6,7 +6,8 @@ Interleaved, one raw cycle then one socklab cycle, so both see the same machine.
 `docker-compose up -d --no-build` then `docker-compose down` (compose's defaults), with the same
 variables socklab sets (its own subnets, bridges and outboxes). socklab's up() does more than
 raw: its firewall rules, the routes set from the machine, and a wait until every address is
-there; its down() is `down --timeout 1` (the entrypoint exits at once on TERM) plus the rules.
+there; its down() removes the run's containers through the engine, all at once, then the
+networks and the rules.
 """
 
 from __future__ import annotations

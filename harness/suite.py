@@ -58,8 +58,8 @@ def select(names: Sequence[str], roles: dict[str, str]) -> list[str]:
 
 def default_jobs() -> int:
     """Scenarios mostly wait on kernel timers, not the CPU: four per core, at most 8 (on two
-    cores, 8 at once ran the netns suite in 1.2x its longest scenario with no verdict changed
-    over 10 suites; 4 at once took 1.9x)."""
+    cores, 4 at once ran the netns suite in 1.44-1.52x its longest scenario over 10 suites, 8
+    at once in about the longest, with no verdict changed)."""
     return max(1, min(8, 4 * (os.cpu_count() or 1)))
 
 
