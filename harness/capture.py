@@ -104,7 +104,7 @@ def await_listening(cap: Capture) -> None:
             break
         time.sleep(0.01)
     cap.process.stop()
-    said = cap.log.read_text(errors="replace").strip()
+    said = cap.log.read_text(errors="replace").strip() or f"no word from it in {READY_TIMEOUT:g} s"
     raise RunError(
         f"tcpdump did not start in {cap.host} on {cap.link}: {said}",
         hint="is tcpdump installed where the host runs it? (socklab doctor)",

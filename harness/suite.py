@@ -57,9 +57,10 @@ def select(names: Sequence[str], roles: dict[str, str]) -> list[str]:
 
 
 def default_jobs() -> int:
-    """Scenarios mostly wait on kernel timers, not the CPU: four per core, at most 8 (on two
-    cores, 4 at once ran the netns suite in 1.44-1.52x its longest scenario over 10 suites, 8
-    at once in about the longest, with no verdict changed)."""
+    """Scenarios mostly wait on kernel timers, not the CPU: four per core, at most 8. On two
+    cores, 4 at once ran the netns suite in 1.43-1.51x its longest scenario over 10 suites and
+    8 at once in 1.02x over 3, no verdict changed (a hostile tester saw udp-rcvbuf change once
+    in 3 suites of 8 at once; its receivers are now stopped during the burst)."""
     return max(1, min(8, 4 * (os.cpu_count() or 1)))
 
 
@@ -243,7 +244,7 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
 
 @dataclass
 class Child:
-    """One scenario run as its own `socklab run --json` process, output kept apart."""
+    """One scenario run as a forked `socklab run --json`, its output kept apart."""
 
     name: str
     process: Forked

@@ -110,13 +110,8 @@ def clean_machine() -> Iterator[None]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Longest first, so a parallel run (pytest-xdist) does not end waiting on a long test
-    that started last; and the machine-wide (serial) tests in two lanes that cannot disturb
-    each other: the TCG guest in one, everything else in the other (make test)."""
+    that started last."""
     items.sort(key=lambda item: -estimate(item))
-    for item in items:
-        if item.get_closest_marker("serial"):
-            lane = "guest" if item.get_closest_marker("guest") else "machine"
-            item.add_marker(pytest.mark.xdist_group(lane))
 
 
 def estimate(item: pytest.Item) -> float:

@@ -29,6 +29,7 @@ from harness.faults.base import FaultContext, Undo, nft
 from harness.nsenter import run_in
 from harness.probe import Capabilities, probe
 from harness.scenario import Fault, LinkFault
+from harness.stopping import Teardown
 
 NETEM_ONLY = ("reorder", "duplicate", "corrupt", "loss_correlation")
 MISSING_NETEM = (
@@ -190,7 +191,12 @@ def iptables_in(netns: str, args: list[str]) -> None:
         )
 
 
-def nfqueue_delay(ctx: FaultContext, host: str, iface: str, spec: LinkFault) -> list[Undo]:
+def nfqueue_delay(
+    ctx: FaultContext, host: str, iface: str, spec: LinkFault, undos: list[Undo]
+) -> None:
+    """The delayer on the machine in the host's namespace, and the rule that queues to it;
+    each undo is noted as soon as what it undoes exists (a signal while the delayer started
+    left it running, re-parented to init, after the run said all was removed)."""
     queue = next(_queues)
     netns = ctx.netns(host)
     ready = ctx.rundir / f"nfqdelay-{host}-{iface}.ready"
@@ -208,10 +214,14 @@ def nfqueue_delay(ctx: FaultContext, host: str, iface: str, spec: LinkFault) -> 
     ]
     log = ctx.rundir / f"nfqdelay-{host}-{iface}"
     process = ctx.spawn(host, argv, stdout=Path(f"{log}.stdout"), stderr=Path(f"{log}.stderr"))
+
+    def stop_delayer() -> None:
+        process.stop()
+
+    undos.append(stop_delayer)
     deadline = time.monotonic() + 10
     while not ready.exists():
         if process.popen.poll() is not None or time.monotonic() > deadline:
-            process.stop()
             raise RunError(
                 f"the NFQUEUE delayer did not start in {host}: "
                 f"{Path(f'{log}.stderr').read_text(errors='replace').strip()[-300:]}"
@@ -236,10 +246,7 @@ def nfqueue_delay(ctx: FaultContext, host: str, iface: str, spec: LinkFault) -> 
     def unqueue() -> None:
         iptables_in(netns, ["-t", "mangle", "-D", *rule[3:]])
 
-    def stop_delayer() -> None:
-        process.stop()
-
-    return [stop_delayer, unqueue]
+    undos.append(unqueue)
 
 
 def apply_link(host: str, fault: Fault, ctx: FaultContext) -> Undo:
@@ -263,10 +270,11 @@ def apply_link(host: str, fault: Fault, ctx: FaultContext) -> Undo:
         if chosen.nftables_loss and spec.loss is not None:
             undos.append(nft_loss(netns, iface, spec.loss, f"socklab_loss_{iface}"))
         if chosen.nfqueue_delay:
-            undos += nfqueue_delay(ctx, host, iface, spec)
-    except Exception:
-        for undo in reversed(undos):
-            undo()
+            nfqueue_delay(ctx, host, iface, spec, undos)
+    except BaseException:  # a Ctrl-C too: what was made goes, and no signal stops that
+        with Teardown() as undoing:
+            for undo in undos:
+                undoing.callback(undo)  # run last first
         raise
     ctx.notes.append(
         f"{host} {iface} ({spec.network}) egress {describe(spec)}: {chosen.describe()}"
