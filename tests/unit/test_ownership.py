@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,12 @@ def test_a_process_tag_does_not_catch_longer_tags(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv(ownership.TAG_ENV, "zz9999-10")
     child = subprocess.Popen(["sleep", "5"], env=dict(os.environ))
     try:
+        # Until it has exec'd, /proc shows the environment it was forked with, not its own (a
+        # loaded make test once looked too early).
+        deadline = time.monotonic() + 5
+        while Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")[0] != b"sleep":
+            assert time.monotonic() < deadline, "sleep never started"
+            time.sleep(0.005)
         assert ownership.tagged_pids("zz9999-1") == []
         assert child.pid in ownership.tagged_pids("zz9999-10")
         assert child.pid in ownership.tagged_pids("zz9999-", prefix=True)
