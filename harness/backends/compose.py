@@ -16,7 +16,7 @@ import random
 import shutil
 import subprocess
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -324,17 +324,25 @@ class ComposeBackend:
     def down(self) -> None:
         """Compose brought the hosts up; the engine takes them down by the run's label, all at
         once (`docker-compose down` spent 0.3 s starting Python and stopped them one by one).
-        The rules go only once no container is left on the bridges."""
+        The rules go last, once no container is left on the bridges."""
         if self._client is not None:
-            remove_owned(self._client, self.run_id, then=self._remove_rules)
+            remove_owned(self._client, self.run_id)
         self._remove_rules()
         self._containers, self._pids = {}, {}
 
     def _remove_rules(self) -> None:
+        """Once the run's networks are gone (while dockerd changes its own rules, a delete of
+        ours can fail), then again by the run's comment, whatever the listing still shows."""
         if not self._rules:
             return
         apply_rules("-D", self._rules, check=False)
         self._rules = []
+        for _ in range(3):
+            left = owned_rules().get(self.run_id, [])
+            if not left:
+                return
+            time.sleep(0.05)
+            apply_rules("-D", left, check=False)
 
     def netns(self, host: str) -> str:
         return f"/proc/{self._pids[host]}/ns/net"
@@ -426,11 +434,9 @@ def iptables(args: list[str], check: bool = True, tool: str = "iptables") -> Non
         )
 
 
-def remove_owned(
-    client: docker.DockerClient, run_id: str, then: Callable[[], None] | None = None
-) -> list[str]:
+def remove_owned(client: docker.DockerClient, run_id: str) -> list[str]:
     """Remove every container and network labelled with this run, the containers all at once
-    and then the networks (and `then`, once no container is left); return what went."""
+    and then the networks; return what went."""
     selector: dict[str, Any] = {"label": f"{LABEL}={run_id}"}
 
     def remove(thing: Any, kind: str, **options: Any) -> str | None:
@@ -443,11 +449,8 @@ def remove_owned(
         # sparse: one listing, no inspect per container, which fails on one removed meanwhile
         containers = client.containers.list(all=True, filters=selector, sparse=True)
         gone = list(pool.map(lambda c: remove(c, "container", force=True), containers))
-        after = pool.submit(then) if then is not None else None
         networks = client.networks.list(filters=selector)
         gone += pool.map(lambda n: remove(n, "network"), networks)
-        if after is not None:
-            after.result()
     return [item for item in gone if item]
 
 
