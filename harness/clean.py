@@ -90,12 +90,15 @@ def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> lis
     from harness.errors import BackendUnavailable
 
     removed: list[str] = []
+    gone: set[str] = set()  # forgotten only once all of a run's things are: until then, its
+    # lock file says it is someone's (a lab's rules outlived its forgotten lock for a moment,
+    # and a test running beside it counted them as left behind)
     try:
         client = compose.engine()
         for run_id in compose.owned_runs(client):
             if dead(run_id):
                 removed += compose.remove_owned(client, run_id)
-                ownership.forget(run_id)
+                gone.add(run_id)
     except (BackendUnavailable, docker.errors.DockerException, requests.RequestException) as err:
         if Path(compose.SOCKET_PATH).exists():  # an engine that hangs, not a machine without one
             say(
@@ -107,6 +110,9 @@ def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> lis
             for tool, chain, spec in owned:
                 compose.iptables(["-D", chain, *spec], check=False, tool=tool)
                 removed.append(f"{tool} {chain} rule {' '.join(spec)}")
+            gone.add(run_id)
+    for run_id in gone:
+        ownership.forget(run_id)
     return removed
 
 
