@@ -73,11 +73,6 @@ def start_all(backend: Backend, wanted: Sequence[tuple[str, str]], rundir: Path)
     return caps
 
 
-def start(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
-    (cap,) = start_all(backend, [(host, link)], rundir)
-    return cap
-
-
 def spawn(backend: Backend, host: str, link: str, rundir: Path) -> Capture:
     iface = (
         "lo" if link == "lo" else interface_on(backend.netns(host), backend.topology.subnet(link))

@@ -115,11 +115,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def estimate(item: pytest.Item) -> float:
-    """Seconds a test is expected to take: marked slow, or its scenario's last time in this
-    folder's runs/durations.json (socklab suite keeps it), else what the scenario declares."""
-    marked = item.get_closest_marker("slow")
-    if marked:
-        return float(marked.args[0])
+    """Seconds a test is expected to take: its scenario's last time in this folder's
+    runs/durations.json (socklab suite keeps it), else what the scenario declares."""
     params = getattr(item, "callspec", None)
     name = params.params.get("name") if params else None
     backend = params.params.get("backend", "netns") if params else "netns"

@@ -36,7 +36,6 @@ def stock_kernel_or_skip() -> None:
 # for a moment (kill -9, then `socklab clean`). One boot runs four scenarios.
 @pytest.mark.serial
 @pytest.mark.guest
-@pytest.mark.slow(60)
 def test_the_netem_path_on_the_stock_kernel() -> None:
     stock_kernel_or_skip()
     names = ["refused", "wan", str(DATA / "netem.yaml"), str(DATA / "duplicate.yaml")]

@@ -1,5 +1,6 @@
-"""A Docker engine that stops answering (dockerd hung here once) gives a message, not a
-traceback: the SDK's timeout is a requests exception, not a DockerException."""
+"""Cleaning compose leftovers: a Docker engine that stops answering (dockerd hung here once)
+gives a message, not a traceback (the SDK's timeout is a requests exception, not a
+DockerException); and a run is forgotten only after all of its things are gone."""
 
 from __future__ import annotations
 
@@ -42,3 +43,22 @@ def test_clean_says_what_it_left_when_the_engine_hangs_mid_listing(
     said: list[str] = []
     assert clean.clean_docker(lambda _run: True, said.append) == []
     assert len(said) == 1 and "did not answer" in said[0] and "restart dockerd" in said[0]
+
+
+def test_clean_forgets_a_run_only_after_its_rules_are_gone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forgotten first, a run's remaining rules had no live owner for a moment, and a test
+    running beside it counted them as left behind."""
+    order: list[str] = []
+    rule = ("iptables", "INPUT", ["-i", "sl-abc123-lan1", "-j", "DROP"])
+    monkeypatch.setattr(compose, "engine", lambda: object())
+    monkeypatch.setattr(compose, "owned_runs", lambda _client: {"abc123"})
+    monkeypatch.setattr(
+        compose, "remove_owned", lambda _c, run: order.append(f"containers {run}") or []
+    )
+    monkeypatch.setattr(compose, "owned_rules", lambda: {"abc123": [rule]})
+    monkeypatch.setattr(compose, "iptables", lambda args, **_: order.append(f"rule {args[0]}"))
+    monkeypatch.setattr(clean.ownership, "forget", lambda run: order.append(f"forget {run}"))
+    clean.clean_docker(lambda _run: True, lambda _text: None)
+    assert order == ["containers abc123", "rule -D", "forget abc123"]
