@@ -107,9 +107,8 @@ def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> lis
             )
     for run_id, owned in compose.owned_rules().items():
         if dead(run_id):
-            for tool, chain, spec in owned:
-                compose.iptables(["-D", chain, *spec], check=False, tool=tool)
-                removed.append(f"{tool} {chain} rule {' '.join(spec)}")
+            compose.delete_rules(owned)
+            removed += [f"{tool} {chain} rule {' '.join(spec)}" for tool, chain, spec in owned]
             gone.add(run_id)
     for run_id in gone:
         ownership.forget(run_id)

@@ -22,7 +22,7 @@ class Check:
 
 
 def docker_checks() -> list[Check]:
-    from harness.backends import compose
+    from harness.backends import compose, launcher
 
     try:
         client = compose.engine()
@@ -30,7 +30,10 @@ def docker_checks() -> list[Check]:
         return [Check("docker engine", False, str(err), err.hint)]
     checks = [Check("docker engine", True, f"Docker {client.version().get('Version')}", "")]
     try:
-        flavour = " ".join(compose.compose_command())
+        command = launcher.compose_command()
+        flavour = " ".join(command)
+        if launcher.python_of(command):
+            flavour += " (Python: imported once per run, then forked for each call)"
         checks.append(Check("compose", True, flavour, ""))
     except BackendUnavailable as err:
         checks.append(Check("compose", False, str(err), err.hint))

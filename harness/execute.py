@@ -83,6 +83,10 @@ def run_plan(
 
     scen = plan.scenario
     require_root()
+    if backend_name == "compose":  # compose imports itself beside this run's own start
+        from harness.backends import launcher
+
+        launcher.start()
     run_id = new_run_id()
     rundir = new_rundir(scen.name, run_id)
     # What dead runs left, of either backend: a netns run also removes compose leftovers

@@ -197,7 +197,9 @@ def warm(backend: str) -> None:
     from harness import capture, html, report, runner, verdict  # noqa: F401
 
     if backend == "compose":
-        from harness.backends import compose  # noqa: F401
+        from harness.backends import compose, launcher  # noqa: F401
+
+        launcher.start()  # one compose launcher for every run: the children share its socket
     else:
         from harness.backends import netns  # noqa: F401
     for template in ("report.html.j2",):

@@ -6,6 +6,7 @@ The testbed is brought up by the compose backend itself, so these check what sce
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 import testinfra
 from pyroute2 import IPRoute, NetNS
 
-from harness.backends.compose import ComposeBackend, iptables, rules
+from harness.backends.compose import ComposeBackend, delete_rules, iptables, rules
 from harness.ownership import RunLock, new_run_id
 from harness.topology import ATTACHMENTS
 
@@ -245,3 +246,29 @@ def test_without_the_input_rule_the_machine_would_answer(testbed: ComposeBackend
         for _, chain, spec in owned:
             iptables(["-I", chain, *spec])
         tcp.close()
+
+
+@pytest.mark.parametrize("missing", [False, True])
+def test_teardown_deletes_its_rules_even_when_one_is_already_gone(missing: bool) -> None:
+    """Rules are deleted with one iptables-restore, which is all or nothing: a rule already
+    gone must not keep the others in. Interfaces that do not exist, a comment that is not
+    socklab's (clean_machine checks beside this one must not see them)."""
+    tag = f"socklab-test-{new_run_id()}"
+    made = [
+        (
+            "iptables",
+            "INPUT",
+            ["-i", f"{tag[-8:]}x{n}", "-m", "comment", "--comment", tag, "-j", "DROP"],
+        )
+        for n in range(3)
+    ]
+    try:
+        for _, chain, spec in made:
+            iptables(["-I", chain, *spec])
+        gone = [("iptables", "INPUT", ["-i", f"{tag[-8:]}y", "-j", "DROP"])] if missing else []
+        delete_rules([*made, *gone])
+        listed = subprocess.run(["iptables", "-S", "INPUT"], capture_output=True, text=True)
+        assert tag not in listed.stdout
+    finally:
+        for _, chain, spec in made:
+            iptables(["-D", chain, *spec], check=False)

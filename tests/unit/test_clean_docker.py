@@ -58,7 +58,9 @@ def test_clean_forgets_a_run_only_after_its_rules_are_gone(
         compose, "remove_owned", lambda _c, run: order.append(f"containers {run}") or []
     )
     monkeypatch.setattr(compose, "owned_rules", lambda: {"abc123": [rule]})
-    monkeypatch.setattr(compose, "iptables", lambda args, **_: order.append(f"rule {args[0]}"))
+    monkeypatch.setattr(
+        compose, "delete_rules", lambda made: order.extend(f"rule {r[2][1]}" for r in made)
+    )
     monkeypatch.setattr(clean.ownership, "forget", lambda run: order.append(f"forget {run}"))
     clean.clean_docker(lambda _run: True, lambda _text: None)
-    assert order == ["containers abc123", "rule -D", "forget abc123"]
+    assert order == ["containers abc123", "rule sl-abc123-lan1", "forget abc123"]
