@@ -446,8 +446,8 @@ def parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         metavar="N",
-        help="run N scenarios at once, longest first (default: four per CPU core, at most 8; "
-        "1 runs them one after another)",
+        help="run N scenarios at once, longest first; a run that is tearing down no longer "
+        "counts (default: four per CPU core, at most 8; 1 runs them one after another)",
     )
     suite.add_argument(
         "--kernel",

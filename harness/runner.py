@@ -32,6 +32,14 @@ LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs
 # ...or less: once no capture has grown for QUIET, where no link holds packets back (delay,
 # jitter, rate), nothing more is on its way (a FIN or an ICMP error follows in microseconds).
 QUIET = 0.1
+
+
+def observed() -> None:
+    """Called once a run has observed all it will, before its teardown; a parallel suite's
+    child replaces it to free the run's place for the next scenario (suite.fork_run)."""
+
+
+OBSERVED: Callable[[], None] = observed
 SIGNALS = {
     "INT": signal.SIGINT,
     "TERM": signal.SIGTERM,
@@ -201,7 +209,9 @@ class Execution:
             self.open()
             for step in self.scenario.steps:
                 self._step(step)
-            return self.close()
+            observed = self.close()
+            OBSERVED()  # the teardown that follows is not the scenario's (suite.py)
+            return observed
 
     def open(self) -> None:
         """Hosts up, the scenario's faults set, its captures running; every undo is on the

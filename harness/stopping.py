@@ -10,6 +10,7 @@ Ctrl-C, which goes to the whole foreground process group, does not reach them ei
 
 from __future__ import annotations
 
+import ctypes
 import os
 import signal
 import sys
@@ -107,3 +108,13 @@ class Teardown(ExitStack):
             super().__exit__(exc_type, exc, tb)
         finally:
             _tearing_down -= 1
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def signal_on_parent_death(signum: int) -> None:
+    """This process gets `signum` when the one that made it dies (even by kill -9)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signum, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")

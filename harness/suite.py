@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from select import select as readable_now
 
 from rich.console import Console
 from rich.table import Table
@@ -26,7 +27,7 @@ from harness.errors import SocklabError
 from harness.execute import EXIT_FAIL, EXIT_PASS, RUNS_DIR, Progress, run_plan
 from harness.plan import Plan, prepare
 from harness.roles import command_argv, fits
-from harness.stopping import HANDLED, Teardown
+from harness.stopping import HANDLED, Teardown, signal_on_parent_death
 
 
 @dataclass
@@ -165,16 +166,30 @@ class Forked:
     ~0.5 s of CPU importing it before its run began, per scenario. The subset of Popen's
     interface a suite uses."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, told: int = -1) -> None:
         self.pid = pid
         self.returncode: int | None = None
+        self._told = told  # the child writes here once it has observed all (runner.OBSERVED)
 
     def poll(self) -> int | None:
         if self.returncode is None:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
+                self._close()
         return self.returncode
+
+    def observed(self) -> bool:
+        """Has the run observed all it will (it may still be tearing down)? A child that
+        ended without saying so counts too."""
+        if self._told >= 0 and readable_now([self._told], [], [], 0)[0]:
+            self._close()  # a byte, or the end of a child that died first
+        return self._told < 0
+
+    def _close(self) -> None:
+        if self._told >= 0:
+            os.close(self._told)
+            self._told = -1
 
     def wait(self, timeout: float | None = None) -> int:
         end = time.monotonic() + (timeout if timeout is not None else float("inf"))
@@ -212,11 +227,26 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
     (execute.PRECLEAN), where 8 starting at once each scanned the whole machine."""
     sys.stdout.flush()
     sys.stderr.flush()
+    told, tell = os.pipe()
+    suite_pid = os.getpid()
     pid = os.fork()
     if pid:
-        return Forked(pid)
+        os.close(tell)
+        return Forked(pid, told)
     code = 70  # EX_SOFTWARE, should anything below fail before main() answers
     try:
+        os.close(told)
+        # A suite killed outright (kill -9) still stops its runs: each gets the SIGTERM the
+        # suite would have sent, and tears down. (Gone already: the same, by hand.)
+        signal_on_parent_death(signal.SIGTERM)
+        if os.getppid() != suite_pid:
+            os.kill(os.getpid(), signal.SIGTERM)
+        from harness import runner
+
+        def observed() -> None:
+            os.write(tell, b"o")
+
+        runner.OBSERVED = observed
         # A signal from here to main()'s own handlers ends the child by the inherited one
         # (stopping.on_signal: not the main pid), before it has made anything.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
@@ -292,7 +322,8 @@ def run_parallel(
     """Up to `jobs` runs at once, longest first. Each is a forked child with its own
     namespaces or compose project, slot and lock (runs never share anything), in a session of
     its own: a Ctrl-C reaches socklab suite only, which passes one SIGTERM to each child and
-    waits for every teardown."""
+    waits for every teardown. A run that has observed all it will no longer counts: the next
+    scenario starts while it tears down (a compose teardown took ~1 s of each run's place)."""
     from harness import clean
 
     warm(backend)
@@ -306,7 +337,7 @@ def run_parallel(
     with files.scratch("suite") as tmp, Teardown() as stack:
         stack.callback(stop_children, running, say)
         while waiting or running:
-            while waiting and len(running) < jobs:
+            while waiting and sum(not c.process.observed() for c in running) < jobs:
                 name = waiting.pop(0)
                 out, err = Path(tmp, f"{name}.json"), Path(tmp, f"{name}.err")
                 # No Ctrl-C between the fork and noting the child: it would run on unstopped.
@@ -316,7 +347,8 @@ def run_parallel(
                     running.append(Child(name, process, out, err, time.monotonic()))
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, masked)
-                say(f"{name} started ({len(running)} running, {len(waiting)} waiting)")
+                busy = sum(not c.process.observed() for c in running)
+                say(f"{name} started ({busy} running, {len(waiting)} waiting)")
             if not waiting and not cleaned:
                 # What dead runs left, removed once for all the runs (each skips it) and while
                 # they run: their things carry their own ids, so nothing of theirs is touched.

@@ -19,7 +19,6 @@ busybox script (harness/guest-init) and one QEMU command line.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import lzma
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 from harness import files, ownership
 from harness.errors import BackendUnavailable, ScenarioError
+from harness.stopping import signal_on_parent_death
 
 CACHE = Path(os.environ.get("SOCKLAB_CACHE", "/var/cache/socklab")) / "kernels"
 INIT = Path(__file__).resolve().parent / "guest-init"
@@ -362,12 +362,7 @@ def lock_released(lock: ownership.RunLock) -> Iterator[None]:
 
 def die_with_parent() -> None:
     """In the child before exec: SIGKILL when the process that started it dies."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-
-
-PR_SET_PDEATHSIG = 1
+    signal_on_parent_death(signal.SIGKILL)
 
 
 def shell_line(argv: list[str], env: dict[str, str]) -> str:
