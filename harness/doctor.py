@@ -32,8 +32,12 @@ def docker_checks() -> list[Check]:
     try:
         command = launcher.compose_command()
         flavour = " ".join(command)
-        if launcher.python_of(command):
+        if launcher.forks(command):
             flavour += " (Python: imported once per run, then forked for each call)"
+        elif launcher.python_of(command):
+            flavour += (
+                " (Python, but it will not import in its #! interpreter: started anew each call)"
+            )
         checks.append(Check("compose", True, flavour, ""))
     except BackendUnavailable as err:
         checks.append(Check("compose", False, str(err), err.hint))

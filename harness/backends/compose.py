@@ -195,9 +195,10 @@ class ComposeBackend:
         runs interrupted 0.45 s into `up` kept containers)."""
         argv = [*self._compose, "-p", project(self.run_id), "-f", str(COMPOSE_FILE), *args]
         env = {**os.environ, **self.env()}
-        try:
-            call = launcher.LAUNCHER.call(argv, env)
+        with contextlib.suppress(launcher.Unavailable):  # else compose as a process of its own
+            call = launcher.LAUNCHER.call(argv, env)  # made, not sent: nothing runs yet
             try:
+                call.send()
                 return call.wait(timeout)
             except launcher.Unavailable:
                 raise
@@ -205,8 +206,6 @@ class ComposeBackend:
                 with Teardown() as finishing:
                     finishing.callback(launcher.finish, call, 60.0)
                 raise
-        except launcher.Unavailable:
-            pass  # compose as a process of its own
         process = subprocess.Popen(
             argv,
             start_new_session=True,

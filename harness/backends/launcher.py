@@ -23,6 +23,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -32,6 +33,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import IO
 
 from harness.errors import BackendUnavailable
 
@@ -92,25 +94,49 @@ class Unavailable(Exception):
 
 
 class Call:
-    """One compose call under way in a child of the launcher."""
+    """One compose call: made (its pipe and files) before it is sent, so that whatever moment
+    a signal lands in, `finish` knows whether a compose child may be running."""
 
-    def __init__(self, argv: Sequence[str], status: int, out: object, err: object) -> None:
+    def __init__(self, owner: Launcher, argv: Sequence[str], env: dict[str, str]) -> None:
+        self.owner = owner
         self.argv = list(argv)
-        self.status = status
-        self.out, self.err = out, err
+        self.request = json.dumps({"argv": self.argv, "env": env, "cwd": os.getcwd()}).encode()
+        # Files, not pipes: compose never blocks on output nobody reads yet. Closed by wait().
+        self.out = tempfile.TemporaryFile()  # noqa: SIM115
+        self.err = tempfile.TemporaryFile()  # noqa: SIM115
+        self.status, self._status_w = os.pipe()
         self.pid = 0
         self.returncode: int | None = None
         self._buffer = b""  # what the status pipe said after its last whole line
 
+    def send(self) -> None:
+        """Hand the call to the launcher. Once this returns or is interrupted, only a compose
+        child can hold the status pipe's write end: its end of file means no child runs."""
+        try:
+            if self.owner.sock is None:
+                raise Unavailable("the launcher is gone")
+            fds = [self.out.fileno(), self.err.fileno(), self._status_w]
+            socket.send_fds(self.owner.sock, [self.request], fds)
+        except OSError as gone:
+            self.owner.give_up()
+            raise Unavailable(str(gone)) from gone
+        finally:
+            os.close(self._status_w)
+
     def wait(self, timeout: float) -> subprocess.CompletedProcess[str]:
         """Until the child reports its exit code; TimeoutExpired after `timeout` s (the call
-        goes on: kill() ends it)."""
+        goes on: kill() ends it). Unavailable when no compose child took the call (the
+        launcher is gone, or compose does not import there): run compose as a process."""
         end = time.monotonic() + timeout
         while self.returncode is None:
             left = end - time.monotonic()
             if left <= 0 or not select.select([self.status], [], [], left)[0]:
                 raise subprocess.TimeoutExpired(self.argv, timeout)
             chunk = os.read(self.status, 4096)
+            if not chunk and not self.pid:  # the launcher ended before it forked for this
+                self.owner.give_up()
+                self._close_all()
+                raise Unavailable(" ".join(self.argv))
             if not chunk:  # the child died before it could say how it ended
                 self.returncode = -1
                 break
@@ -120,16 +146,15 @@ class Call:
                 if line.startswith(b"pid "):
                     self.pid = int(line.split()[1])
                 elif line == b"unavailable":
-                    self.close()
-                    self.out.close()  # type: ignore[attr-defined]
-                    self.err.close()  # type: ignore[attr-defined]
+                    self.owner.give_up()
+                    self._close_all()
                     raise Unavailable(" ".join(self.argv))
                 else:
                     self.returncode = int(line)
         out, err = (self._text(f) for f in (self.out, self.err))
         if self.returncode == -1:
             err += "\nsocklab: the compose launcher's child ended without an exit code"
-        self.close()
+        self._close_all()
         return subprocess.CompletedProcess(self.argv, self.returncode, out, err)
 
     def kill(self) -> None:
@@ -137,17 +162,17 @@ class Call:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
 
-    def close(self) -> None:
+    def _close_all(self) -> None:
         if self.status >= 0:
             os.close(self.status)
             self.status = -1
+        self.out.close()
+        self.err.close()
 
     @staticmethod
-    def _text(file: object) -> str:
-        file.seek(0)  # type: ignore[attr-defined]
-        text: str = file.read().decode(errors="replace")  # type: ignore[attr-defined]
-        file.close()  # type: ignore[attr-defined]
-        return text
+    def _text(file: IO[bytes]) -> str:
+        file.seek(0)
+        return file.read().decode(errors="replace")
 
 
 class Launcher:
@@ -184,6 +209,21 @@ class Launcher:
         atexit.register(self.stop)
         return True
 
+    def call(self, argv: Sequence[str], env: dict[str, str]) -> Call:
+        """A compose call, not sent yet (argv[0] is what compose sees as its name); raises
+        Unavailable when no launcher runs."""
+        if self.sock is None:
+            raise Unavailable("no launcher")
+        return Call(self, argv, env)
+
+    def give_up(self) -> None:
+        """The launcher cannot take calls (it died, or compose will not import there): every
+        later call of this process runs compose as a process of its own."""
+        self.broken = True
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
+
     def stop(self) -> None:
         """Let go of the launcher: it exits once no fork holds its socket either."""
         if self.sock is not None:
@@ -193,29 +233,16 @@ class Launcher:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=1)
 
-    def call(self, argv: Sequence[str], env: dict[str, str]) -> Call:
-        """Send one compose call (argv[0] is what compose will see as its name); raises
-        Unavailable when no launcher runs."""
-        if self.sock is None:
-            raise Unavailable("no launcher")
-        # Files, not pipes: compose never blocks on output nobody reads yet. The Call closes them.
-        out = tempfile.TemporaryFile()  # noqa: SIM115
-        err = tempfile.TemporaryFile()  # noqa: SIM115
-        status_r, status_w = os.pipe()
-        request = json.dumps({"argv": list(argv), "env": env, "cwd": os.getcwd()})
-        try:
-            socket.send_fds(self.sock, [request.encode()], [out.fileno(), err.fileno(), status_w])
-        except OSError as gone:
-            out.close()
-            err.close()
-            os.close(status_r)
-            self.broken = True
-            self.sock.close()
-            self.sock = None
-            raise Unavailable(str(gone)) from gone
-        finally:
-            os.close(status_w)
-        return Call(argv, status_r, out, err)
+
+def finish(call: Call, timeout: float) -> None:
+    """Let a call end (killed after `timeout` s): a Teardown callback."""
+    try:
+        call.wait(timeout)
+    except subprocess.TimeoutExpired:
+        call.kill()
+        call._close_all()
+    except Unavailable:
+        pass
 
 
 # Where the docker CLI looks for its plugins (docker-compose v2 is one), in its own order.
@@ -252,34 +279,78 @@ def start() -> None:
         LAUNCHER.start(compose_command())
 
 
+# The statements of the scripts that pip and setuptools write for compose's entry point
+# (Debian's docker-compose is the latter). A docker-compose with any other statement is a
+# wrapper of someone's: it runs as it is, never skipped for compose's main().
+ENTRY_SCRIPT_LINES = frozenset(
+    line.strip()
+    for line in r"""
+import re
+import sys
+from compose.cli.main import main
+if __name__ == '__main__':
+sys.argv[0] = re.sub(r'(-script\.pyw|\.exe)?$', '', sys.argv[0])
+sys.argv[0] = re.sub(r'(-script\.pyw?|\.exe)?$', '', sys.argv[0])
+sys.exit(main())
+__requires__ = 'docker-compose==VERSION'
+try:
+from importlib.metadata import distribution
+except ImportError:
+from importlib_metadata import distribution
+from pkg_resources import load_entry_point
+def importlib_load_entry_point(spec, group, name):
+dist_name, _, _ = spec.partition('==')
+matches = (
+entry_point
+for entry_point in distribution(dist_name).entry_points
+if entry_point.group == group and entry_point.name == name
+)
+return next(matches).load()
+globals().setdefault('load_entry_point', importlib_load_entry_point)
+sys.exit(load_entry_point('docker-compose==VERSION', 'console_scripts', 'docker-compose')())
+""".splitlines()
+)
+VERSION = re.compile(r"docker-compose==[0-9][0-9A-Za-z.+-]*")
+
+
 def python_of(command: Sequence[str]) -> str | None:
-    """The interpreter of a docker-compose that is a Python script, from its #! line."""
+    """The interpreter of a docker-compose that is a Python entry script of compose (as pip
+    or setuptools write them), from its #! line; None for anything else."""
     if list(command) != ["docker-compose"]:
         return None
     path = shutil.which("docker-compose")
     if path is None:
         return None
     try:
-        first = Path(path).read_bytes()[:256].split(b"\n", 1)[0].decode()
+        text = Path(path).read_bytes()[:8192].decode()
     except (OSError, UnicodeDecodeError):
         return None
+    first, _, body = text.partition("\n")
     words = first[2:].split() if first.startswith("#!") else []
     if words and Path(words[0]).name == "env" and len(words) > 1:
         words = [shutil.which(words[1]) or words[1]]
     if not words or not Path(words[0]).name.startswith("python"):
         return None
+    for line in body.splitlines():
+        line = VERSION.sub("docker-compose==VERSION", line.strip())
+        if line and not line.startswith("#") and line not in ENTRY_SCRIPT_LINES:
+            return None
     return words[0]
 
 
-def finish(call: Call, timeout: float) -> None:
-    """Let a call end (killed after `timeout` s): a Teardown callback."""
+def forks(command: Sequence[str]) -> bool:
+    """Does `compose version` run through a launcher here (socklab doctor)?"""
+    trial = Launcher()
+    if not trial.start(command):
+        return False
     try:
-        call.wait(timeout)
-    except subprocess.TimeoutExpired:
-        call.kill()
-        call.close()
-    except Unavailable:
-        pass
+        call = trial.call([*command, "version"], dict(os.environ))
+        call.send()
+        return call.wait(60).returncode == 0
+    except (Unavailable, subprocess.TimeoutExpired):
+        return False
+    finally:
+        trial.stop()
 
 
 LAUNCHER = Launcher()

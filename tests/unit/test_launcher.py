@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -19,17 +20,23 @@ needs_compose = pytest.mark.skipif(
 )
 
 
+def sent(runner: launcher.Launcher, argv: list[str], env: dict[str, str] | None = None) -> Any:
+    call = runner.call(argv, dict(os.environ) if env is None else env)
+    call.send()
+    return call
+
+
 @needs_compose
 def test_a_call_gets_composes_own_exit_code_output_and_environment() -> None:
     runner = launcher.Launcher()
     assert runner.start(["docker-compose"])
     try:
-        done = runner.call(["docker-compose", "version"], dict(os.environ)).wait(30)
+        done = sent(runner, ["docker-compose", "version"]).wait(30)
         assert done.returncode == 0 and "docker-compose version" in done.stdout
-        bad = runner.call(["docker-compose", "no-such-command"], dict(os.environ)).wait(30)
+        bad = sent(runner, ["docker-compose", "no-such-command"]).wait(30)
         assert bad.returncode == 1 and "No such command" in bad.stderr
         env = {**os.environ, "COMPOSE_FILE": "/nonexistent/socklab-test.yaml"}
-        missing = runner.call(["docker-compose", "config"], env).wait(30)
+        missing = sent(runner, ["docker-compose", "config"], env).wait(30)
         assert missing.returncode == 1 and "socklab-test.yaml" in missing.stderr
     finally:
         runner.stop()
@@ -66,14 +73,17 @@ def test_a_compose_that_does_not_import_runs_as_a_plain_process(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     fake = tmp_path / "docker-compose"
-    fake.write_text(f"#!{sys.executable}\nprint('a compose with no compose module')\n")
+    fake.write_text(  # an entry script, for an interpreter that has no compose module
+        f"#!{sys.executable}\nimport sys\nfrom compose.cli.main import main\nsys.exit(main())\n"
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     runner = launcher.Launcher()
     assert runner.start(["docker-compose"])
     try:
         with pytest.raises(launcher.Unavailable):
-            runner.call(["docker-compose", "version"], dict(os.environ)).wait(30)
+            sent(runner, ["docker-compose", "version"]).wait(30)
+        assert runner.broken, "every later call would wait on a launcher that cannot serve it"
     finally:
         runner.stop()
 
@@ -84,3 +94,46 @@ def test_only_a_python_docker_compose_gets_a_launcher(tmp_path: Path) -> None:
     assert not runner.start(["docker", "compose"])
     with pytest.raises(launcher.Unavailable):
         runner.call(["docker", "compose", "version"], {})
+
+
+@needs_compose
+def test_calls_sent_to_a_launcher_that_dies_before_taking_them_fall_back() -> None:
+    """Killed while it imports compose (a suite's first runs queue there): those calls run
+    compose as a process of their own instead of failing (hostile tester: 4 runs ERROR)."""
+    runner = launcher.Launcher()
+    assert runner.start(["docker-compose"]) and runner.process is not None
+    calls = [runner.call(["docker-compose", "version"], dict(os.environ)) for _ in range(3)]
+    calls[0].send()
+    runner.process.kill()
+    runner.process.wait(10)
+    with pytest.raises(launcher.Unavailable):
+        calls[0].wait(30)
+    for call in calls[1:]:
+        with pytest.raises(launcher.Unavailable):
+            call.send()
+    assert runner.broken and runner.sock is None
+
+
+@pytest.mark.parametrize(
+    ("body", "launched"),
+    [
+        (
+            "from compose.cli.main import main\nif __name__ == '__main__':\n    sys.exit(main())\n",
+            True,
+        ),
+        (
+            "import sys\nsys.argv.append('--verbose')\nfrom compose.cli.main import main\n"
+            "sys.exit(main())\n",
+            False,
+        ),
+        ("print('FAKE')\nraise SystemExit(7)\n", False),
+    ],
+)
+def test_only_an_entry_script_of_compose_is_forked_a_wrapper_runs_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, body: str, launched: bool
+) -> None:
+    fake = tmp_path / "docker-compose"
+    fake.write_text(f"#!/usr/bin/python3\nimport re\nimport sys\n{body}")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    assert (launcher.python_of(["docker-compose"]) == "/usr/bin/python3") is launched
