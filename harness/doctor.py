@@ -34,11 +34,9 @@ def docker_checks() -> list[Check]:
         flavour = " ".join(command)
         if launcher.forks(command):
             flavour += " (Python: imported once per run, then forked for each call)"
-        elif launcher.python_of(command):
-            flavour += (
-                " (Python, but it will not import in its #! interpreter: started anew each call)"
-            )
-        checks.append(Check("compose", True, flavour, ""))
+            checks.append(Check("compose", True, flavour, ""))
+        else:
+            checks.append(runs("compose", [*command, "version"], flavour))
     except BackendUnavailable as err:
         checks.append(Check("compose", False, str(err), err.hint))
     image = bool(client.images.list(name=compose.IMAGE))
@@ -55,6 +53,19 @@ def docker_checks() -> list[Check]:
         )
     )
     return checks
+
+
+def runs(name: str, argv: list[str], detail: str) -> Check:
+    """Does `argv` start and succeed? Found on PATH is not enough: a script's #! line may
+    name an interpreter that is not there."""
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return Check(name, False, f"{detail}: {err}", f"fix or remove {argv[0]}")
+    if done.returncode != 0:
+        said = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or ["?"]
+        return Check(name, False, f"{detail}: exit {done.returncode}: {said[0]}", "")
+    return Check(name, True, detail, "")
 
 
 def tool(name: str, package: str) -> Check:

@@ -98,9 +98,12 @@ def declared_seconds(name: str) -> float:
     return waits
 
 
-def longest_first(chosen: Sequence[str], backend: str) -> list[str]:
+def longest_first(chosen: Sequence[str], backend: str) -> list[int]:
+    """The positions of `chosen` (a name may be there twice), longest scenario first."""
     known = durations(backend)
-    return sorted(chosen, key=lambda name: -known.get(name, declared_seconds(name)))
+    return sorted(
+        range(len(chosen)), key=lambda at: -known.get(chosen[at], declared_seconds(chosen[at]))
+    )
 
 
 def run_all(
@@ -278,6 +281,7 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
 class Child:
     """One scenario run as a forked `socklab run --json`, its output kept apart."""
 
+    at: int  # its position among the chosen
     name: str
     process: Forked
     out: Path
@@ -330,21 +334,22 @@ def run_parallel(
     waiting = longest_first(chosen, backend)
     books = {name: read_only(name).book for name in chosen}
     running: list[Child] = []
-    results: dict[str, Result] = {}
-    cleaned = False
+    results: dict[int, Result] = {}  # by position: a scenario named twice runs twice
+    cleaned = killed = False
     # Leaving the block for any reason (a Ctrl-C included) stops what still runs, and no
     # further signal interrupts that (Teardown).
     with files.scratch("suite") as tmp, Teardown() as stack:
         stack.callback(stop_children, running, say)
         while waiting or running:
             while waiting and sum(not c.process.observed() for c in running) < jobs:
-                name = waiting.pop(0)
-                out, err = Path(tmp, f"{name}.json"), Path(tmp, f"{name}.err")
+                at = waiting.pop(0)
+                name = chosen[at]
+                out, err = Path(tmp, f"{at}-{name}.json"), Path(tmp, f"{at}-{name}.err")
                 # No Ctrl-C between the fork and noting the child: it would run on unstopped.
                 masked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
                 try:
                     process = fork_run(child_argv(name, backend, roles, mount), out, err)
-                    running.append(Child(name, process, out, err, time.monotonic()))
+                    running.append(Child(at, name, process, out, err, time.monotonic()))
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, masked)
                 busy = sum(not c.process.observed() for c in running)
@@ -358,9 +363,13 @@ def run_parallel(
             for child in [c for c in running if c.process.poll() is not None]:
                 running.remove(child)
                 book = books[child.name]
-                done = results[child.name] = child.result(book.headline or book.shows[:60])
+                done = results[child.at] = child.result(book.headline or book.shows[:60])
                 say(f"{child.name}: {done.verdict} in {done.seconds:.1f} s")
-    return [results[name] for name in chosen]
+                killed |= done.verdict == "ERROR"
+        if killed:
+            # A run that died (kill -9) left its things to a clean: the suite's came before.
+            clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
+    return [results[at] for at in range(len(chosen))]
 
 
 def stop_children(running: Sequence[Child], say: Progress, grace: float = 90.0) -> None:
@@ -372,7 +381,9 @@ def stop_children(running: Sequence[Child], say: Progress, grace: float = 90.0) 
     for child in running:
         with contextlib.suppress(ProcessLookupError):
             child.process.send_signal(signal.SIGTERM)
-    say(f"stopping {len(running)} running scenario(s); each removes what it made")
+    going = sum(not child.process.observed() for child in running)
+    ending = f", {len(running) - going} tearing down already" if going < len(running) else ""
+    say(f"stopping {going} running scenario(s){ending}; each removes what it made")
     deadline = time.monotonic() + grace
     for child in running:
         try:

@@ -206,15 +206,21 @@ class ComposeBackend:
                 with Teardown() as finishing:
                     finishing.callback(launcher.finish, call, 60.0)
                 raise
-        process = subprocess.Popen(
-            argv,
-            start_new_session=True,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        try:
+            process = subprocess.Popen(
+                argv,
+                start_new_session=True,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        except OSError as failed:
+            raise BackendUnavailable(
+                f"{argv[0]} cannot start: {failed.strerror}",
+                hint="a script's #! interpreter may be missing; `socklab doctor` checks compose",
+            ) from failed
         try:
             out, err = process.communicate(timeout=timeout)
         except BaseException:

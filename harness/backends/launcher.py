@@ -263,10 +263,14 @@ def compose_command() -> list[str]:
     config = os.environ.get("DOCKER_CONFIG")
     dirs = [f"{config}/cli-plugins"] if config else []
     dirs += [os.path.expanduser(path) for path in PLUGIN_DIRS]
-    if shutil.which("docker") and any(os.access(f"{d}/docker-compose", os.X_OK) for d in dirs):
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        return ["docker-compose"]
+    # By its path: an exec by name skips a first match that cannot start (a wrapper whose #!
+    # interpreter is missing) and runs the next one on PATH without a word.
+    docker = shutil.which("docker")
+    if docker and any(os.access(f"{d}/docker-compose", os.X_OK) for d in dirs):
+        return [docker, "compose"]
+    found = shutil.which("docker-compose")
+    if found:
+        return [found]
     raise BackendUnavailable(
         "neither `docker compose` nor `docker-compose` is installed",
         hint="apt-get install docker-compose (or the docker-compose-plugin), or BACKEND=netns",
@@ -316,9 +320,9 @@ VERSION = re.compile(r"docker-compose==[0-9][0-9A-Za-z.+-]*")
 def python_of(command: Sequence[str]) -> str | None:
     """The interpreter of a docker-compose that is a Python entry script of compose (as pip
     or setuptools write them), from its #! line; None for anything else."""
-    if list(command) != ["docker-compose"]:
+    if len(command) != 1 or Path(command[0]).name != "docker-compose":
         return None
-    path = shutil.which("docker-compose")
+    path = shutil.which(command[0])
     if path is None:
         return None
     try:
@@ -331,6 +335,8 @@ def python_of(command: Sequence[str]) -> str | None:
         words = [shutil.which(words[1]) or words[1]]
     if not words or not Path(words[0]).name.startswith("python"):
         return None
+    if not os.access(words[0], os.X_OK):
+        return None  # it cannot start at all: run as it is, it says so
     for line in body.splitlines():
         line = VERSION.sub("docker-compose==VERSION", line.strip())
         if line and not line.startswith("#") and line not in ENTRY_SCRIPT_LINES:

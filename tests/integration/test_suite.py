@@ -3,6 +3,7 @@ Ctrl-C that stops every run and leaves nothing."""
 
 from __future__ import annotations
 
+import json
 import re
 import signal
 import subprocess
@@ -43,6 +44,27 @@ def test_a_parallel_suite_runs_them_together_and_prints_them_in_order(
         page = (index.parent / href).resolve()
         assert page.name == "report.html" and page.parent.name.startswith(name + "-")
         assert page.is_file() and "PASSED" in page.read_text()
+
+
+def test_a_scenario_named_twice_runs_twice_with_its_own_result() -> None:
+    """Results were kept by name: the table showed one run twice, and could hide the other's
+    ERROR behind two passes (hostile tester, 3 of 3)."""
+    result = socklab(
+        "suite",
+        "refused",
+        "udp-echo",
+        "refused",
+        "-j",
+        "3",
+        "--backend",
+        "netns",
+        "--json",
+        timeout=300,
+    )
+    assert result.code == 0, result.stderr[-2000:]
+    rows = json.loads(result.stdout)
+    assert [row["name"] for row in rows] == ["refused", "udp-echo", "refused"]
+    assert len({row["rundir"] for row in rows}) == 3, rows
 
 
 def test_bad_jobs_is_a_usage_error() -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from harness.backends import launcher
+from harness.backends.compose import ComposeBackend
+from harness.errors import BackendUnavailable
 
 PYTHON_COMPOSE = launcher.python_of(["docker-compose"])
 needs_compose = pytest.mark.skipif(
@@ -137,3 +139,28 @@ def test_only_an_entry_script_of_compose_is_forked_a_wrapper_runs_as_it_is(
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
     assert (launcher.python_of(["docker-compose"]) == "/usr/bin/python3") is launched
+
+
+def test_a_docker_compose_that_cannot_start_is_named_not_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run by name, a first docker-compose on PATH whose #! interpreter is missing was passed
+    over for the next one without a word (hostile tester): it is run by its path, and fails."""
+    fake = tmp_path / "docker-compose"
+    fake.write_text("#!/nonexistent/sh\necho a wrapper\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    launcher.compose_command.cache_clear()
+    try:
+        command = launcher.compose_command()
+    except BackendUnavailable:
+        command = []
+    finally:
+        launcher.compose_command.cache_clear()
+    assert command and Path(command[0]).is_absolute()
+    assert launcher.python_of([str(fake)]) is None
+    monkeypatch.setattr(launcher, "LAUNCHER", launcher.Launcher())
+    backend = ComposeBackend("abc123", tmp_path)
+    backend._compose = [str(fake)]
+    with pytest.raises(BackendUnavailable, match="cannot start"):
+        backend._compose_run("version")
