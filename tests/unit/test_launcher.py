@@ -150,17 +150,19 @@ def test_a_docker_compose_that_cannot_start_is_named_not_skipped(
     fake.write_text("#!/nonexistent/sh\necho a wrapper\n")
     fake.chmod(0o755)
     monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
-    launcher.compose_command.cache_clear()
+    monkeypatch.setattr(launcher, "LAUNCHER", launcher.Launcher())
+    monkeypatch.setattr(launcher, "start", lambda: None)
+    launcher.compose_command.cache_clear()  # found again under this PATH, and forgotten after
     try:
-        command = launcher.compose_command()
-    except BackendUnavailable:
-        command = []
+        try:
+            command = launcher.compose_command()
+        except BackendUnavailable:
+            command = []
+        assert command and Path(command[0]).is_absolute()
+        assert launcher.python_of([str(fake)]) is None
+        backend = ComposeBackend("abc123", tmp_path)
+        backend._compose = [str(fake)]
+        with pytest.raises(BackendUnavailable, match="cannot start"):
+            backend._compose_run("version")
     finally:
         launcher.compose_command.cache_clear()
-    assert command and Path(command[0]).is_absolute()
-    assert launcher.python_of([str(fake)]) is None
-    monkeypatch.setattr(launcher, "LAUNCHER", launcher.Launcher())
-    backend = ComposeBackend("abc123", tmp_path)
-    backend._compose = [str(fake)]
-    with pytest.raises(BackendUnavailable, match="cannot start"):
-        backend._compose_run("version")
