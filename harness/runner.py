@@ -401,6 +401,8 @@ class Execution:
 
         while not is_ready():
             if self.processes[run.name].popen.poll() is not None or time.monotonic() > deadline:
+                if is_ready():  # it got there and ended between the two looks (its trace is whole)
+                    break
                 self._finish(run.name, 0.5)
                 raise RunError(
                     f"step {run.name!r} never got ready ({ready.model_dump(exclude_none=True)})",
