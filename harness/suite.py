@@ -330,6 +330,11 @@ def run_parallel(
     scenario starts while it tears down (a compose teardown took ~1 s of each run's place)."""
     from harness import clean
 
+    def sweep() -> None:
+        """What dead runs left, of either backend: their things carry their own ids, so
+        nothing of a live run is touched."""
+        clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
+
     warm(backend)
     waiting = longest_first(chosen, backend)
     books = {name: read_only(name).book for name in chosen}
@@ -355,9 +360,7 @@ def run_parallel(
                 busy = sum(not c.process.observed() for c in running)
                 say(f"{name} started ({busy} running, {len(waiting)} waiting)")
             if not waiting and not cleaned:
-                # What dead runs left, removed once for all the runs (each skips it) and while
-                # they run: their things carry their own ids, so nothing of theirs is touched.
-                clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
+                sweep()  # once for all the runs (each skips it), while they run
                 cleaned = True
             time.sleep(0.01)  # a free slot is taken within 10 ms
             for child in [c for c in running if c.process.poll() is not None]:
@@ -367,8 +370,7 @@ def run_parallel(
                 say(f"{child.name}: {done.verdict} in {done.seconds:.1f} s")
                 killed |= done.verdict == "ERROR"
         if killed:
-            # A run that died (kill -9) left its things to a clean: the suite's came before.
-            clean.clean(say, docker_too=Path("/var/run/docker.sock").exists())
+            sweep()  # a run that died (kill -9) left its things after the first sweep
     return [results[at] for at in range(len(chosen))]
 
 

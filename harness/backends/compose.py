@@ -321,12 +321,9 @@ class ComposeBackend:
         container is left on the bridges."""
         if self._client is not None:
             remove_owned(self._client, self.run_id)
-        self._remove_rules()
-        self._containers, self._pids = {}, {}
-
-    def _remove_rules(self) -> None:
         delete_rules(self._rules)
         self._rules = []
+        self._containers, self._pids = {}, {}
 
     def netns(self, host: str) -> str:
         return f"/proc/{self._pids[host]}/ns/net"
