@@ -51,7 +51,7 @@ host-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 images: setup
-	bash harness/images/build
+	bash images/build
 
 scenario: setup $(NEED_IMAGES)
 	$(BIN)/socklab run $(NAME) $(BACKEND_FLAG)
@@ -60,8 +60,8 @@ suite: setup $(NEED_IMAGES)
 	$(BIN)/socklab suite $(BACKEND_FLAG) $(JOBS_FLAG)
 
 lint: setup
-	$(BIN)/ruff check harness tests bench
-	$(BIN)/ruff format --check harness tests bench
+	$(BIN)/ruff check harness tests bench setup.py
+	$(BIN)/ruff format --check harness tests bench setup.py
 	$(BIN)/mypy
 
 # Most of a run is waiting on kernel timers: TEST_JOBS workers, longest tests first, idle ones

@@ -22,9 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends import compose
-from harness.execute import run_plan
-from harness.plan import prepare
+from socklab.run.execute import run_plan
+from socklab.run.plan import prepare
+from socklab.testbed.backends import compose
 
 
 def churn(stop: threading.Event, counter: list[int]) -> None:

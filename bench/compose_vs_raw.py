@@ -26,12 +26,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends import launcher
-from harness.backends.base import make_outboxes
-from harness.backends.compose import COMPOSE_FILE, ComposeBackend, project
-from harness.backends.launcher import compose_command
-from harness.ownership import RunLock, new_run_id
-from harness.topology import HOSTS, Topology
+from socklab.scenario.topology import HOSTS, Topology
+from socklab.testbed.backends import launcher
+from socklab.testbed.backends.base import make_outboxes
+from socklab.testbed.backends.compose import COMPOSE_FILE, ComposeBackend, project
+from socklab.testbed.backends.launcher import compose_command
+from socklab.testbed.ownership import RunLock, new_run_id
 
 
 def raw_cycle(command: list[str]) -> tuple[float, float]:

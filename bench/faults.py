@@ -23,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends.netns import NetnsBackend
-from harness.faults import FaultContext, apply
-from harness.ownership import RunLock, new_run_id
-from harness.probe import probe
-from harness.scenario import Fault
+from socklab.scenario.model import Fault
+from socklab.testbed.backends.netns import NetnsBackend
+from socklab.testbed.faults import FaultContext, apply
+from socklab.testbed.ownership import RunLock, new_run_id
+from socklab.testbed.probe import probe
 
 ECHO = """
 import socket, sys

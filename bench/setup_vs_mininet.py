@@ -51,10 +51,15 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends.netns import SYSCTLS, NetnsBackend, owned_namespaces, remove_namespaces
-from harness.nsenter import in_netns, read_sysctl, rtnl_in
-from harness.ownership import RunLock, new_run_id
-from harness.topology import ATTACHMENTS, HOSTS, Topology
+from socklab.scenario.topology import ATTACHMENTS, HOSTS, Topology
+from socklab.testbed.backends.netns import (
+    SYSCTLS,
+    NetnsBackend,
+    owned_namespaces,
+    remove_namespaces,
+)
+from socklab.testbed.nsenter import in_netns, read_sysctl, rtnl_in
+from socklab.testbed.ownership import RunLock, new_run_id
 
 TOPO = Topology(0)
 HOW_TO = """\

@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends.netns import PROGRAMS_DIR, PYTHON
-from harness.pytest_plugin import Socklab
+from socklab.pytest_plugin import Socklab
+from socklab.testbed.backends.netns import PROGRAMS_DIR, PYTHON
 
 
 def elapsed(events: list[dict[str, object]]) -> float:

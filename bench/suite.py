@@ -24,7 +24,7 @@ def suite(backend: str, jobs: int) -> tuple[float, float, dict[str, str]]:
     """Wall time, longest scenario and each scenario's verdict of one `socklab suite`."""
     started = time.monotonic()
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", "suite", "--backend", backend, "-j", str(jobs)],
+        [sys.executable, "-m", "socklab.cli", "suite", "--backend", backend, "-j", str(jobs)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -17,16 +17,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from harness.backends.base import Backend
-from harness.ownership import RunLock, new_run_id
+from socklab.testbed.backends.base import Backend
+from socklab.testbed.ownership import RunLock, new_run_id
 
 
 def make(name: str, run_id: str, rundir: Path) -> Backend:
     if name == "netns":
-        from harness.backends.netns import NetnsBackend
+        from socklab.testbed.backends.netns import NetnsBackend
 
         return NetnsBackend(run_id, rundir)
-    from harness.backends.compose import ComposeBackend
+    from socklab.testbed.backends.compose import ComposeBackend
 
     return ComposeBackend(run_id, rundir)
 

@@ -30,10 +30,9 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
-from harness import __version__, stopping
-from harness import scenario as scenarios
-from harness.errors import BackendUnavailable, ScenarioError, SocklabError
-from harness.execute import (
+from . import __version__, shipped
+from .errors import BackendUnavailable, ScenarioError, SocklabError
+from .run.execute import (
     BACKENDS,
     EXIT_ENV,
     EXIT_FAIL,
@@ -43,7 +42,9 @@ from harness.execute import (
     require_root,
     run_plan,
 )
-from harness.plan import prepare
+from .run.plan import prepare
+from .scenario import model as scenarios
+from .testbed import stopping
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # a path must not wrap
 
@@ -79,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         # On a terminal: one line that names the running step and its time against its deadline
         # (stderr); the report is printed once that line is gone.
-        from harness import report
+        from .report import terminal as report
 
         with err.status("starting", spinner="dots") as line:
             status = lambda text: line.update(Text(text))  # noqa: E731
@@ -93,8 +94,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_in_guest(args: argparse.Namespace) -> int:
     """The same `socklab run` with the netns backend inside a QEMU guest of another kernel; the
     guest's run folder comes back under runs/ and is shown here."""
-    from harness import report, vm
-    from harness.execute import RUNS_DIR, require_root
+    from .report import terminal as report
+    from .run.execute import RUNS_DIR, require_root
+    from .testbed import vm
 
     require_root()
     if args.backend == "compose":
@@ -103,7 +105,7 @@ def run_in_guest(args: argparse.Namespace) -> int:
     say = progress("socklab", quiet=args.json)
     kernel = vm.fetch(args.kernel, say)
     name = Path(args.name).resolve() if args.name.endswith((".yaml", ".yml")) else args.name
-    argv = [sys.executable, "-m", "harness.cli", "run", str(name), "--backend", "netns", "--json"]
+    argv = [sys.executable, "-m", "socklab.cli", "run", str(name), "--backend", "netns", "--json"]
     for role, command in roles_of(args).items():
         argv += [f"--{role}", command]
     argv += ["--mount", args.mount] if args.mount else []
@@ -139,7 +141,7 @@ def run_in_guest(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from harness import suite
+    from .run import suite
 
     backend = args.backend or default_backend()
     require_root()
@@ -153,14 +155,14 @@ def cmd_suite(args: argparse.Namespace) -> int:
     jobs = args.jobs or suite.default_jobs()
     started = time.monotonic()
     if args.kernel not in (None, "host"):
-        from harness import compare
+        from .run import compare
 
         if args.backend == "compose" or roles_of(args) or args.mount:
             raise ScenarioError(
                 "--kernel runs the book's programs with the netns backend in the guest",
                 hint="drop --backend compose, --client, --server and --mount",
             )
-        from harness import vm
+        from .testbed import vm
 
         suite.select(args.names, {})  # every name checked before a guest boots
         vm.check_name(args.kernel)
@@ -189,7 +191,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from harness import compare, suite
+    from .run import compare, suite
 
     require_root()
     kernels = compare.parse_kernels(args.kernels)
@@ -197,7 +199,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
     if any(kernel != "host" for kernel in kernels):
-        from harness import vm
+        from .testbed import vm
 
         for kernel in kernels:
             if kernel != "host":
@@ -224,7 +226,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from harness import report
+    from .report import terminal as report
 
     saved = report.load(Path(args.rundir))
     if args.json:
@@ -250,7 +252,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from harness.doctor import doctor
+    from .testbed.doctor import doctor
 
     return doctor(Console(highlight=False))
 
@@ -259,12 +261,12 @@ def cmd_images(args: argparse.Namespace) -> int:
     """Build the node image the compose backend runs (no registry: from Debian packages)."""
     import subprocess
 
-    build = Path(__file__).resolve().parent / "images" / "build"
+    build = shipped.IMAGES / "build"
     return subprocess.call(["bash", str(build), *(["--rebuild"] if args.rebuild else [])])
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from harness import lab
+    from .run import lab
 
     backend = args.backend or default_backend()
     kept = lab.bring_up(args.scenario, backend, progress("socklab up"))
@@ -282,7 +284,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from harness import lab
+    from .run import lab
 
     require_root()
     kept = lab.find(args.id, any_state=True)
@@ -301,7 +303,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_ps(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from harness import lab
+    from .run import lab
 
     found = lab.labs()
     if args.json:
@@ -331,7 +333,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def in_host(args: argparse.Namespace, argv: list[str], tty: bool) -> int:
     """Become argv in the lab's host: signals, the terminal and the exit status are its."""
-    from harness import lab
+    from .run import lab
 
     require_root()
     kept = lab.find(args.lab)
@@ -353,7 +355,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from harness import lab
+    from .run import lab
 
     require_root()
     if args.count is not None and args.count < 1:
@@ -378,7 +380,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from harness.clean import clean
+    from .run.clean import clean
 
     require_root()
     removed = clean(print)

@@ -23,16 +23,16 @@ from typing import Any
 
 import pytest
 
-from harness import scenario as scenarios
-from harness.clean import clean
-from harness.execute import default_backend, make_backend, new_rundir
-from harness.expectations import PacketPattern
-from harness.observations import StepResult
-from harness.ownership import RunLock, new_run_id
-from harness.pcap import Packet, read_pcap
-from harness.runner import Execution
-from harness.scenario import Line, Run
-from harness.verdict import matcher
+from .judge.verdict import matcher
+from .observe.observations import StepResult
+from .observe.pcap import Packet, read_pcap
+from .run.clean import clean
+from .run.execute import default_backend, make_backend, new_rundir
+from .run.runner import Execution
+from .scenario import model as scenarios
+from .scenario.expectations import PacketPattern
+from .scenario.model import Line, Run
+from .testbed.ownership import RunLock, new_run_id
 
 
 class Lab:

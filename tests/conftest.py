@@ -14,9 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness import ownership
-from harness.backends.compose import CHAINS
+from socklab.testbed import ownership
+from socklab.testbed.backends.compose import CHAINS
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ["netns", "compose"]
@@ -38,7 +37,7 @@ def socklab(
     *args: str, timeout: float = RUN_DEADLINE, env: dict[str, str] | None = None
 ) -> CliResult:
     done = subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "socklab.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -125,7 +124,8 @@ def estimate(item: pytest.Item) -> float:
 
 @functools.cache
 def scenario_seconds(name: str, backend: str) -> float:
-    from harness import scenario, suite
+    from socklab.run import suite
+    from socklab.scenario import model as scenario
 
     if name not in scenario.names():
         return 0.0

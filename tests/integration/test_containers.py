@@ -15,10 +15,9 @@ import docker
 import pytest
 import testinfra
 from pyroute2 import IPRoute, NetNS
-
-from harness.backends.compose import ComposeBackend, delete_rules, iptables, rules
-from harness.ownership import RunLock, new_run_id
-from harness.topology import ATTACHMENTS
+from socklab.scenario.topology import ATTACHMENTS
+from socklab.testbed.backends.compose import ComposeBackend, delete_rules, iptables, rules
+from socklab.testbed.ownership import RunLock, new_run_id
 
 TOOLS = ["python3", "tcpdump", "ip", "nft", "iptables", "ping", "ps", "setpriv"]
 

@@ -5,8 +5,8 @@ cannot fail, and fails here."""
 from __future__ import annotations
 
 import pytest
+from socklab.scenario import model as scenario
 
-from harness import scenario
 from tests.conftest import socklab
 
 CASES = [

@@ -16,9 +16,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from socklab.observe import strace
+from socklab.observe.strace import Call
 
-from harness import strace
-from harness.strace import Call
 from tests.conftest import ROOT
 
 PY = ROOT / "harness" / "programs"

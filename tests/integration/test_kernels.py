@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 
 import pytest
+from socklab.errors import BackendUnavailable
+from socklab.testbed import vm
 
-from harness import vm
-from harness.errors import BackendUnavailable
 from tests.conftest import ROOT, socklab
 
 DATA = ROOT / "tests" / "integration" / "data"
@@ -82,7 +82,7 @@ def test_a_kill_9_of_socklab_leaves_no_qemu() -> None:
     stock_kernel_or_skip()
     vm.fetch("debian-6.1", lambda text: None)  # the download is not what this times
     run = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", "refused", "--kernel", "debian-6.1"],
+        [sys.executable, "-m", "socklab.cli", "run", "refused", "--kernel", "debian-6.1"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -71,7 +71,7 @@ def shell_through_tmux(run: str, server: str) -> None:
     screen is read."""
     assert shutil.which("tmux"), "make setup installs tmux"
     session = f"socklab-test-{run}"
-    command = f"{sys.executable} -m harness.cli shell server --lab {run}"
+    command = f"{sys.executable} -m socklab.cli shell server --lab {run}"
     tmux = ["tmux", "-L", session]
     subprocess.run(
         [

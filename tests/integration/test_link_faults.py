@@ -12,13 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from harness.backends.netns import NetnsBackend
-from harness.errors import FaultUnsupported
-from harness.faults import FaultContext, apply
-from harness.ownership import RunLock, new_run_id, tagged_pids
-from harness.probe import probe
-from harness.scenario import Fault
+from socklab.errors import FaultUnsupported
+from socklab.scenario.model import Fault
+from socklab.testbed.backends.netns import NetnsBackend
+from socklab.testbed.faults import FaultContext, apply
+from socklab.testbed.ownership import RunLock, new_run_id, tagged_pids
+from socklab.testbed.probe import probe
 
 CONNECT_TIME = """
 import socket, time

@@ -12,7 +12,8 @@ import sys
 import venv
 from pathlib import Path
 
-from harness import scenario
+from socklab.scenario import model as scenario
+
 from tests.conftest import ROOT, RUN_DEADLINE
 
 
@@ -54,7 +55,7 @@ def test_the_wheel_in_a_fresh_venv_lists_and_runs(tmp_path: Path) -> None:
     work.mkdir()
     socklab = str(env_dir / "bin" / "socklab")
     where = run(
-        [str(env_dir / "bin" / "python"), "-c", "import harness; print(harness.__file__)"], work
+        [str(env_dir / "bin" / "python"), "-c", "import socklab; print(socklab.__file__)"], work
     )
     assert where.stdout.startswith(str(env_dir)), where.stdout + where.stderr
 

@@ -4,8 +4,8 @@ pytest11), a lab from a scenario, a program of one's own run in it, its calls an
 from __future__ import annotations
 
 import pytest
+from socklab.pytest_plugin import Socklab
 
-from harness.pytest_plugin import Socklab
 from tests.conftest import BACKENDS, ROOT, everything, leftovers
 
 C = ROOT / "harness" / "programs" / "c" / "bin"

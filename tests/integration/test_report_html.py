@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
+from socklab.report.html import COLOURS
 
-from harness.html import COLOURS
 from tests.conftest import socklab
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")

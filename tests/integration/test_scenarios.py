@@ -7,8 +7,8 @@ These need root, network namespaces and (for compose) a Docker engine with the n
 from __future__ import annotations
 
 import pytest
+from socklab.scenario import model as scenario
 
-from harness import scenario
 from tests.conftest import BACKENDS, socklab
 
 CASES = [

@@ -14,8 +14,8 @@ import stat
 from pathlib import Path
 
 import pytest
+from socklab.pytest_plugin import Socklab
 
-from harness.pytest_plugin import Socklab
 from tests.conftest import BACKENDS
 from tests.integration.test_containers import REACH_ALL, machine_addresses, machine_listeners
 

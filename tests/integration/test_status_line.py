@@ -9,7 +9,7 @@ import sys
 
 from tests.conftest import ROOT, socklab
 
-RUN = f"{sys.executable} -m harness.cli run udp-noserver --backend netns"
+RUN = f"{sys.executable} -m socklab.cli run udp-noserver --backend netns"
 
 
 def test_a_terminal_sees_the_running_step_and_its_deadline(clean_machine: None) -> None:

@@ -77,7 +77,7 @@ def test_ctrl_c_stops_every_run_of_a_parallel_suite_and_leaves_nothing(
     clean_machine: None,
 ) -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "suite", *LONG, "-j", "3", "--backend", "netns"],
+        [sys.executable, "-m", "socklab.cli", "suite", *LONG, "-j", "3", "--backend", "netns"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,7 +96,7 @@ def test_ctrl_c_stops_every_run_of_a_parallel_suite_and_leaves_nothing(
     assert leftovers() == [] and everything() == [], everything()
     # the runs are forked children: they carry this suite's command line (not another's, such
     # as the QEMU guest's test beside this one)
-    pattern = f"harness.cli suite {' '.join(LONG)} -j 3"
+    pattern = f"socklab.cli suite {' '.join(LONG)} -j 3"
     children = subprocess.run(["pgrep", "-f", pattern], capture_output=True, check=False)
     assert children.returncode != 0, children.stdout
 
@@ -106,7 +106,7 @@ def test_kill_9_of_a_parallel_suite_still_stops_its_runs(clean_machine: None) ->
     """Its runs are forked children: each gets SIGTERM when the suite dies and tears down by
     itself, with no `socklab clean` (they used to run on to their end, for ~15 s here)."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "suite", *LONG, "-j", "3", "--backend", "netns"],
+        [sys.executable, "-m", "socklab.cli", "suite", *LONG, "-j", "3", "--backend", "netns"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -117,7 +117,7 @@ def test_kill_9_of_a_parallel_suite_still_stops_its_runs(clean_machine: None) ->
         time.sleep(0.1)
     proc.kill()
     proc.wait(10)
-    pattern = f"harness.cli suite {' '.join(LONG)} -j 3"
+    pattern = f"socklab.cli suite {' '.join(LONG)} -j 3"
     deadline = time.monotonic() + 8  # the shortest of the three runs on for 9 s more
     while everything() or subprocess.run(["pgrep", "-f", pattern], capture_output=True).stdout:
         assert time.monotonic() < deadline, f"still there 8 s after kill -9: {everything()}"

@@ -35,7 +35,7 @@ def start_long(tmp_path: Path, backend: str) -> subprocess.Popen[str]:
     path = tmp_path / "long.yaml"
     path.write_text(LONG)
     return subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "run", str(path), "--backend", backend],
+        [sys.executable, "-m", "socklab.cli", "run", str(path), "--backend", backend],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

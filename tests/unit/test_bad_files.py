@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import yaml
-
-from harness.errors import ScenarioError
-from harness.plan import prepare
+from socklab.errors import ScenarioError
+from socklab.run.plan import prepare
 
 BASE: dict[str, Any] = {
     "name": "base",

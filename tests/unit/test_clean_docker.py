@@ -9,10 +9,9 @@ from typing import Any
 
 import pytest
 import requests
-
-from harness import clean
-from harness.backends import compose
-from harness.errors import BackendUnavailable
+from socklab.errors import BackendUnavailable
+from socklab.run import clean
+from socklab.testbed.backends import compose
 
 
 class HungClient:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def socklab(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness.cli", *args],
+        [sys.executable, "-m", "socklab.cli", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -25,10 +25,10 @@ def socklab(*args: str) -> subprocess.CompletedProcess[str]:
 def test_validate_reports_every_file_and_prints_brackets_as_they_are(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: X\ntitle: t\n")
-    done = socklab("validate", str(bad), "harness/scenarios/refused.yaml")
+    done = socklab("validate", str(bad), "scenarios/refused.yaml")
     assert done.returncode == 2
     assert "^[a-z][a-z0-9-]*$" in done.stderr
-    assert "harness/scenarios/refused.yaml: ok" in done.stdout
+    assert "scenarios/refused.yaml: ok" in done.stdout
     assert "Traceback" not in done.stderr
 
 
@@ -48,7 +48,7 @@ def test_validate_refuses_a_command_that_does_not_exist(tmp_path: Path) -> None:
 
 
 def test_version_and_help_name_every_command() -> None:
-    from harness import __version__
+    from socklab import __version__
 
     assert socklab("--version").stdout.strip() == f"socklab {__version__}"
     shown = socklab("--help").stdout
@@ -60,7 +60,7 @@ def test_version_and_help_name_every_command() -> None:
 def test_a_closed_pipe_ends_quietly() -> None:
     """`socklab list | head -1`: the reader goes away; no traceback, the SIGPIPE status."""
     head = subprocess.run(
-        f'{sys.executable} -m harness.cli list | head -n 1; echo "${{PIPESTATUS[0]}}"',
+        f'{sys.executable} -m socklab.cli list | head -n 1; echo "${{PIPESTATUS[0]}}"',
         shell=True,
         executable="/bin/bash",
         cwd=ROOT,
@@ -77,7 +77,7 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
     """As an unprivileged user (setpriv), a run stops before touching anything."""
     as_nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
     probe = subprocess.run(
-        [*as_nobody, sys.executable, "-c", "import harness.cli"],
+        [*as_nobody, sys.executable, "-c", "import socklab.cli"],
         cwd=ROOT,
         capture_output=True,
         check=False,
@@ -98,7 +98,7 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
     )
     for args in every:
         done = subprocess.run(
-            [*as_nobody, sys.executable, "-m", "harness.cli", *args],
+            [*as_nobody, sys.executable, "-m", "socklab.cli", *args],
             cwd=ROOT,
             capture_output=True,
             text=True,
@@ -111,7 +111,7 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
     # doctor tells a Docker socket that refuses this user from a stopped engine, and says
     # with its status that no backend is ready
     doctor = subprocess.run(
-        [*as_nobody, sys.executable, "-m", "harness.cli", "doctor"],
+        [*as_nobody, sys.executable, "-m", "socklab.cli", "doctor"],
         cwd=ROOT,
         capture_output=True,
         text=True,

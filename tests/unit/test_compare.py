@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-
-from harness import compare
-from harness.errors import ScenarioError
-from harness.suite import Result
+from socklab.errors import ScenarioError
+from socklab.run import compare
+from socklab.run.suite import Result
 
 
 def result(name: str, verdict: str, headline: str) -> Result:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-
-from harness import scenario
-from harness.counterfactual import Change, apply
+from socklab.scenario import model as scenario
+from socklab.scenario.counterfactual import Change, apply
 
 
 def data() -> dict[str, object]:

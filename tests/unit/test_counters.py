@@ -1,6 +1,6 @@
 """Parsing the counter files netstat -s reads."""
 
-from harness.counters import parse
+from socklab.observe.counters import parse
 
 SNMP = """Ip: Forwarding DefaultTTL InReceives
 Ip: 2 64 12

@@ -7,7 +7,7 @@ import threading
 import time
 from pathlib import Path
 
-from harness.backends.base import Feed, Process
+from socklab.testbed.backends.base import Feed, Process
 
 
 def test_a_gated_line_waits_for_its_gate(tmp_path: Path) -> None:

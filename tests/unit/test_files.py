@@ -7,10 +7,9 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from harness import files
-from harness.errors import RunError
-from harness.observations import read_events
+from socklab.errors import RunError
+from socklab.observe.observations import read_events
+from socklab.testbed import files
 
 
 def test_a_regular_file_is_read_up_to_the_cap(tmp_path: Path) -> None:

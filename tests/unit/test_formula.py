@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import pytest
-
-from harness.expectations import Value
-from harness.observations import Observations
-from harness.terms import Term, TermError, evaluate
-from harness.verdict import check_value
+from socklab.judge.verdict import check_value
+from socklab.observe.observations import Observations
+from socklab.scenario.expectations import Value
+from socklab.scenario.terms import Term, TermError, evaluate
 
 RULE = "2 * min(225280, sysctl:server:net.core.rmem_max)"
 

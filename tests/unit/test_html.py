@@ -5,8 +5,9 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
-from harness import html
-from harness.pcap import Packet
+from socklab.observe.pcap import Packet
+from socklab.report import html
+
 from tests.unit.test_report_view import saved_run
 
 HOSTS = {"10.0.1.2": "client", "10.0.1.1": "router", "10.0.2.2": "server"}

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from harness.backends import launcher
-from harness.backends.compose import ComposeBackend
-from harness.errors import BackendUnavailable
+from socklab.errors import BackendUnavailable
+from socklab.testbed.backends import launcher
+from socklab.testbed.backends.compose import ComposeBackend
 
 PYTHON_COMPOSE = launcher.python_of(["docker-compose"])
 needs_compose = pytest.mark.skipif(
@@ -51,7 +50,7 @@ def test_the_launcher_ends_when_its_owner_is_killed() -> None:
         [
             sys.executable,
             "-c",
-            "import os, signal; from harness.backends import launcher; "
+            "import os, signal; from socklab.testbed.backends import launcher; "
             "launcher.LAUNCHER.start(['docker-compose']); print(launcher.LAUNCHER.process.pid, "
             "flush=True); os.kill(os.getpid(), signal.SIGKILL)",
         ],

@@ -1,11 +1,10 @@
 """The choice between netem and the fallbacks, for both kinds of kernel, without either."""
 
 import pytest
-
-from harness.errors import FaultUnsupported
-from harness.faults.link import Plan, netem_options, plan
-from harness.probe import Capabilities
-from harness.scenario import LinkFault
+from socklab.errors import FaultUnsupported
+from socklab.scenario.model import LinkFault
+from socklab.testbed.faults.link import Plan, netem_options, plan
+from socklab.testbed.probe import Capabilities
 
 WITH_NETEM = Capabilities(netem=True, nftables=True, nfqueue=True, tbf=True)
 WITHOUT_NETEM = Capabilities(netem=False, nftables=True, nfqueue=True, tbf=True)

@@ -6,8 +6,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness import ownership
+from socklab.testbed import ownership
 
 
 def test_a_process_tag_does_not_catch_longer_tags(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +47,7 @@ def test_clean_removes_stale_locks_and_orphan_lab_folders(
     import os
     import time
 
-    from harness import clean, execute
+    from socklab.run import clean, execute
 
     monkeypatch.setattr(ownership, "LOCK_DIR", tmp_path / "locks")
     monkeypatch.setattr(ownership, "LAB_DIR", tmp_path / "locks" / "labs")

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import dpkt
 import pytest
-
-from harness.ladder import render_ladder
-from harness.pcap import Packet, PcapError, merge, read_pcap
-from harness.topology import Topology
+from socklab.observe.pcap import Packet, PcapError, merge, read_pcap
+from socklab.report.ladder import render_ladder
+from socklab.scenario.topology import Topology
 
 TOPO = Topology(0)
 CLIENT, ROUTER1, ROUTER2, SERVER = "10.77.1.10", "10.77.1.1", "10.77.2.1", "10.77.2.10"
@@ -154,8 +153,8 @@ def test_ladder_draws_each_hop_and_a_drop_ends_at_the_router() -> None:
 def test_two_captures_of_one_packet_are_one_but_two_copies_are_two() -> None:
     """The router and the server both capture lan2: one packet. netem's duplicate puts two
     identical datagrams on the wire microseconds apart: both captures see two."""
-    from harness.observations import distinct
-    from harness.pcap import Packet
+    from socklab.observe.observations import distinct
+    from socklab.observe.pcap import Packet
 
     def seen(at: float, host: str) -> Packet:
         return Packet(at, host, "lan2", "udp", "10.0.2.1", "10.0.2.2", 5000, 9877, length=10)

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-
-from harness import report, scenario, verdict
-from harness.observations import Observations
+from socklab.judge import verdict
+from socklab.observe.observations import Observations
+from socklab.report import terminal as report
+from socklab.scenario import model as scenario
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 

@@ -7,12 +7,11 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
-
-from harness import scenario
-from harness.errors import ScenarioError
-from harness.plan import prepare
-from harness.roles import fits, replace
-from harness.suite import Result, junit
+from socklab.errors import ScenarioError
+from socklab.run.plan import prepare
+from socklab.run.suite import Result, junit
+from socklab.scenario import model as scenario
+from socklab.scenario.roles import fits, replace
 
 
 def exe(folder: Path, name: str, mode: int = 0o755) -> Path:

@@ -3,9 +3,8 @@
 from pathlib import Path
 
 import pytest
-
-from harness import scenario
-from harness.errors import ScenarioError
+from socklab.errors import ScenarioError
+from socklab.scenario import model as scenario
 
 MINIMAL = """
 name: demo

@@ -9,8 +9,7 @@ import threading
 import time
 
 import pytest
-
-from harness import stopping
+from socklab.testbed import stopping
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from harness import strace
+from socklab.observe import strace
 
 REFUSED = """\
 812  1795681856.893251 socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_IP) = 3<TCP:[22334]> <0.000031>

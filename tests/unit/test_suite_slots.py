@@ -7,8 +7,8 @@ import time
 from pathlib import Path
 
 import pytest
-
-from harness import cli, runner, suite
+from socklab import cli
+from socklab.run import runner, suite
 
 
 def until(check: object, deadline: float = 10.0) -> float:

@@ -2,7 +2,7 @@
 
 import ipaddress
 
-from harness.topology import BASE, HOSTS, MAX_SLOTS, NETWORKS, Topology
+from socklab.scenario.topology import BASE, HOSTS, MAX_SLOTS, NETWORKS, Topology
 
 
 def test_slots_use_disjoint_subnets_inside_the_testbed_prefix() -> None:

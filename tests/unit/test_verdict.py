@@ -14,13 +14,13 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
-from harness import scenario, verdict
-from harness.errors import ScenarioError
-from harness.expectations import Expectation
-from harness.observations import CaptureRecord, Observations
-from harness.pcap import Packet
-from harness.scenario import Scenario
+from socklab.errors import ScenarioError
+from socklab.judge import verdict
+from socklab.observe.observations import CaptureRecord, Observations
+from socklab.observe.pcap import Packet
+from socklab.scenario import model as scenario
+from socklab.scenario.expectations import Expectation
+from socklab.scenario.model import Scenario
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 NAMES = sorted(path.stem for path in RECORDED.glob("*.json"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from harness import vm
+from socklab.testbed import vm
 
 
 def test_socklab_accel_decides_without_booting(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,6 +46,6 @@ def test_the_guest_starts_where_socklab_was_started(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    line = vm.shell_line(["python3", "-m", "harness.cli", "run", "it's"], {"SOCKLAB_RUNS": "/o"})
+    line = vm.shell_line(["python3", "-m", "socklab.cli", "run", "it's"], {"SOCKLAB_RUNS": "/o"})
     assert line.startswith(f"cd '{tmp_path}' && SOCKLAB_RUNS='/o' exec ")
     assert "'it'\\''s'" in line

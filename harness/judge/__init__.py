@@ -1,0 +1,1 @@
+"""The verdict: expectations held against observations, nothing else."""

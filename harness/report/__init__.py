@@ -1,0 +1,1 @@
+"""What a person reads: the terminal report, report.html and its packet ladder."""

@@ -1,0 +1,1 @@
+"""Drives it all: a plan, one run (runner, execute), a suite, a comparison, a lab, clean."""

@@ -1,0 +1,114 @@
+"""One run from a plan to its report: the backend chosen, the run folder made, the lock held,
+the observations judged. The CLI, the suite and the pytest plugin all run scenarios this way."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from ..errors import BackendUnavailable, ScenarioError
+from ..testbed import files
+from ..testbed.backends.base import Backend
+from ..testbed.ownership import RunLock, new_run_id
+from .plan import Plan
+
+# ./runs under the working directory unless SOCKLAB_RUNS says where (README)
+RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", "runs")).absolute()
+# Imported lazily: a machine without Docker never loads the Docker SDK.
+BACKENDS = {
+    "compose": "..testbed.backends.compose:ComposeBackend",
+    "netns": "..testbed.backends.netns:NetnsBackend",
+}
+EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
+Progress = Callable[[str], None]
+
+
+def default_backend() -> str:
+    """compose where a Docker engine answers, else netns (DESIGN.md)."""
+    chosen = os.environ.get("BACKEND") or os.environ.get("SOCKLAB_BACKEND")
+    if chosen:
+        return chosen
+    return "compose" if Path("/var/run/docker.sock").exists() else "netns"
+
+
+def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None) -> Backend:
+    if name not in BACKENDS:
+        raise ScenarioError(
+            f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
+        )
+    module, cls = BACKENDS[name].split(":")
+    factory = getattr(importlib.import_module(module, __package__), cls)
+    backend: Backend = factory(run_id, rundir, mount)
+    return backend
+
+
+def require_root() -> None:
+    """Both backends make namespaces and firewall rules: say so before anything is touched."""
+    if os.geteuid() != 0:
+        raise BackendUnavailable(
+            f"socklab runs need root (network namespaces, firewall rules); this is uid "
+            f"{os.geteuid()}",
+            hint="sudo -E .venv/bin/socklab ... (or sudo -E make ...)",
+        )
+
+
+def new_rundir(name: str, run_id: str) -> Path:
+    """The run's folder: root's alone (0700: no local user reaches into it while a program
+    may be changing what it can). What programs in a host write goes to that host's outbox
+    under it (the backend makes those; harness/files.py reads them)."""
+    RUNS_DIR.mkdir(mode=0o755, parents=True, exist_ok=True)
+    path = RUNS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{run_id}"
+    return files.private_dir(path, mode=0o700)
+
+
+# Each run first removes what dead runs left; a parallel suite does that once for all its runs.
+PRECLEAN = True
+
+
+def run_plan(
+    plan: Plan,
+    backend_name: str,
+    progress: Progress,
+    console: Console | None = None,
+    full: bool = False,
+    status: Progress | None = None,
+) -> tuple[int, dict[str, object]]:
+    """Run, judge, write report.json; render to `console` if one is given."""
+    from ..judge import verdict  # heavy imports only for a real run
+    from ..report import terminal as report
+    from . import clean, runner
+
+    scen = plan.scenario
+    require_root()
+    if backend_name == "compose":  # compose imports itself beside this run's own start
+        from ..testbed.backends import launcher
+
+        launcher.start()
+    run_id = new_run_id()
+    rundir = new_rundir(scen.name, run_id)
+    # What dead runs left, of either backend: a netns run also removes compose leftovers
+    # wherever a Docker engine may answer.
+    if PRECLEAN:
+        clean.clean(progress, docker_too=Path("/var/run/docker.sock").exists())
+    lock = RunLock(run_id).acquire()
+    try:
+        backend = make_backend(backend_name, run_id, rundir, plan.mount)
+        execution = runner.Execution(scen, backend, rundir, progress, plan.mount)
+        if status is not None:
+            execution.status = status
+        obs = execution.run()
+    finally:
+        lock.release()
+    outcomes = verdict.evaluate(scen.expect, obs)
+    rep = report.Report(
+        scen, backend_name, rundir, obs, outcomes, plan.replacements, plan.played, plan.skipped
+    )
+    rep.write()
+    if console is not None:
+        report.render(rep, console, full)
+    return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()

@@ -1,0 +1,156 @@
+"""Expectations: what the kernel is expected to do, as data the verdict holds the observations
+against. Each is a one-key mapping in a scenario's `expect:` (`- errno: {...}`), so an error
+names the field; the checks themselves are in harness/verdict.py's CHECKS.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from .schema import CALL_NAME, Link, OneOf, Strict, When
+
+Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+class Exit(Strict):
+    """The exit status; null means the program was still blocked at its deadline."""
+
+    step: str
+    code: int | None
+
+
+class Output(Strict):
+    step: str
+    stream: Literal["stdout", "stderr"] = "stdout"
+    contains: str | None = None
+    lacks: str | None = None
+    count: int | None = Field(default=None, description="how many lines contain `contains`")
+
+
+class Errno(Strict):
+    """How the step's first such system call ended, from its strace record."""
+
+    step: str
+    call: str = Field(default="connect", pattern=CALL_NAME)
+    name: str | None = Field(pattern=r"^E[A-Z0-9]+$", description="None: the call succeeded")
+
+
+class Elapsed(Strict):
+    """How long the step's first such system call took, from its strace record."""
+
+    step: str
+    call: str = Field(default="connect", pattern=CALL_NAME)
+    min: float = 0.0
+    max: float
+
+
+class PacketPattern(Strict):
+    proto: Literal["tcp", "udp", "icmp", "arp"] | None = None
+    flags: str | None = Field(default=None, description="tcpdump style: S, S., R., F., P.")
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    sport: Port | str | None = Field(default=None, description="a number or {call...}")
+    dport: Port | str | None = None
+    icmp: str | None = Field(default=None, description="port-unreachable, host-unreachable ...")
+    length: int | None = None
+    link: Link | None = None
+
+
+class Packets(Strict):
+    """The patterns appear in this order (other packets may come between)."""
+
+    sequence: list[PacketPattern] = Field(min_length=1)
+
+
+class PacketCount(Strict):
+    match: PacketPattern
+    min: int = 0
+    max: int | None = None
+    until: str | None = Field(
+        default=None, description="STEP.EVENT: count only packets before that event's time"
+    )
+
+
+class Timing(Strict):
+    """Gaps in seconds between successive packets matching `match` (a retransmission schedule)."""
+
+    match: PacketPattern
+    gaps: list[float] = Field(min_length=1)
+    tolerance: float = Field(default=0.25, gt=0)
+
+
+class Counter(Strict):
+    """How much a kernel counter moved between two snapshots, e.g. Udp.RcvbufErrors."""
+
+    key: str = Field(pattern=r"^[A-Za-z]+\.[A-Za-z0-9]+$")
+    before: str
+    after: str
+    min: int = 0
+    max: int | None = None
+
+
+class Balance(Strict):
+    """Terms that must add up exactly: `event:STEP.EVENT.FIELD` or `counter:BEFORE:AFTER:KEY`."""
+
+    terms: list[str] = Field(min_length=1)
+    equals: str
+
+
+class Same(Strict):
+    """Several views of one value agree, e.g. the client's getsockname port, the port the
+    server's accept() returned, and the source port of the SYN: `{event.STEP.EVENT.field}`."""
+
+    values: list[str] = Field(min_length=2)
+
+
+class Value(Strict):
+    """A number the run produced (`event:STEP.EVENT.FIELD` or `counter:A:B:KEY`) in a range.
+    A bound may be a formula of terms, e.g. `2 * min(225280, sysctl:server:net.core.rmem_max)`:
+    what the kernel's rule gives for the settings this run had."""
+
+    of: str
+    min: float | str | None = None
+    max: float | str | None = None
+    book: str | None = Field(
+        default=None, description="what the book's table shows, for the report"
+    )
+
+
+class ProcessCount(Strict):
+    snapshot: str
+    min: int = 0
+    max: int | None = None
+
+
+class Expectation(OneOf):
+    choices = (
+        "exit",
+        "output",
+        "errno",
+        "elapsed",
+        "packets",
+        "packet_count",
+        "timing",
+        "counter",
+        "balance",
+        "processes",
+        "same",
+        "value",
+    )
+    when: When | None = Field(
+        default=None, description="judged only on kernels where this holds; else skipped"
+    )
+    exit: Exit | None = None
+    output: Output | None = None
+    errno: Errno | None = None
+    elapsed: Elapsed | None = None
+    packets: Packets | None = None
+    packet_count: PacketCount | None = None
+    timing: Timing | None = None
+    counter: Counter | None = None
+    balance: Balance | None = None
+    processes: ProcessCount | None = None
+    same: Same | None = None
+    value: Value | None = None
