@@ -32,6 +32,9 @@ from rich.text import Text
 
 from . import __version__, shipped
 from .errors import BackendUnavailable, ScenarioError, SocklabError
+from .report import model, terminal
+from .run import compare, lab, labs, suite
+from .run.clean import clean
 from .run.execute import (
     BACKENDS,
     EXIT_ENV,
@@ -44,7 +47,9 @@ from .run.execute import (
 )
 from .run.plan import prepare
 from .scenario import model as scenarios
-from .testbed import stopping
+from .testbed import stopping, vm
+from .testbed.doctor import doctor
+from .testbed.ownership import RUNS_DIR
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)  # a path must not wrap
 
@@ -80,12 +85,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         # On a terminal: one line that names the running step and its time against its deadline
         # (stderr); the report is printed once that line is gone.
-        from .report import terminal as report
-
         with err.status("starting", spinner="dots") as line:
             status = lambda text: line.update(Text(text))  # noqa: E731
             code, data = run_plan(plan, backend, say, None, status=status)
-        report.render(report.load(Path(str(data["rundir"]))), console or Console(), args.full)
+        terminal.render(model.load(Path(str(data["rundir"]))), console or Console(), args.full)
     if args.json:
         print(json.dumps(data, indent=2))
     return code
@@ -94,10 +97,6 @@ def cmd_run(args: argparse.Namespace) -> int:
 def run_in_guest(args: argparse.Namespace) -> int:
     """The same `socklab run` with the netns backend inside a QEMU guest of another kernel; the
     guest's run folder comes back under runs/ and is shown here."""
-    from .report import terminal as report
-    from .run.execute import RUNS_DIR, require_root
-    from .testbed import vm
-
     require_root()
     if args.backend == "compose":
         raise ScenarioError("--kernel runs the netns backend in the guest", hint="--backend netns")
@@ -131,18 +130,16 @@ def run_in_guest(args: argparse.Namespace) -> int:
             f"the {kernel.release} guest {what}: {tail.strip() or console_log.strip()}",
             hint=f"its console log: {share / 'console.log'}",
         )
-    saved = report.load(runs[0])
+    saved = model.load(runs[0])
     if args.json:
         print(json.dumps(saved.to_json(), indent=2))
     else:
-        report.render(saved, Console(highlight=False), full=args.full)
+        terminal.render(saved, Console(highlight=False), full=args.full)
         print(f"guest: {kernel.release} under QEMU {how}, {guest.seconds:.0f} s with boot")
     return guest.exit_code
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    from .run import suite
-
     backend = args.backend or default_backend()
     require_root()
     say = progress("socklab suite")
@@ -155,15 +152,11 @@ def cmd_suite(args: argparse.Namespace) -> int:
     jobs = args.jobs or suite.default_jobs()
     started = time.monotonic()
     if args.kernel not in (None, "host"):
-        from .run import compare
-
         if args.backend == "compose" or roles_of(args) or args.mount:
             raise ScenarioError(
                 "--kernel runs the book's programs with the netns backend in the guest",
                 hint="drop --backend compose, --client, --server and --mount",
             )
-        from .testbed import vm
-
         suite.select(args.names, {})  # every name checked before a guest boots
         vm.check_name(args.kernel)
         backend = "netns"
@@ -191,16 +184,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from .run import compare, suite
-
     require_root()
     kernels = compare.parse_kernels(args.kernels)
     names = suite.select(args.names, {})  # every name and kernel checked before anything runs
     if args.jobs is not None and args.jobs < 1:
         raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
     if any(kernel != "host" for kernel in kernels):
-        from .testbed import vm
-
         for kernel in kernels:
             if kernel != "host":
                 vm.check_name(kernel)
@@ -226,13 +215,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .report import terminal as report
-
-    saved = report.load(Path(args.rundir))
+    saved = model.load(Path(args.rundir))
     if args.json:
         print(json.dumps(saved.to_json(), indent=2))
     else:
-        report.render(saved, Console(highlight=False), full=args.full)
+        terminal.render(saved, Console(highlight=False), full=args.full)
     return EXIT_PASS if saved.passed else EXIT_FAIL
 
 
@@ -252,8 +239,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from .testbed.doctor import doctor
-
     return doctor(Console(highlight=False))
 
 
@@ -266,8 +251,6 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from .run import lab
-
     backend = args.backend or default_backend()
     kept = lab.bring_up(args.scenario, backend, progress("socklab up"))
     what = f"with {kept.scenario}'s faults" if kept.scenario else "with no fault"
@@ -284,8 +267,6 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def cmd_down(args: argparse.Namespace) -> int:
-    from .run import lab
-
     require_root()
     kept = lab.find(args.id, any_state=True)
     try:
@@ -303,9 +284,7 @@ def cmd_down(args: argparse.Namespace) -> int:
 def cmd_ps(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from .run import lab
-
-    found = lab.labs()
+    found = labs.labs()
     if args.json:
         print(json.dumps([{**dataclasses.asdict(k), "missing": k.missing()} for k in found]))
         return EXIT_PASS
@@ -333,8 +312,6 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
 def in_host(args: argparse.Namespace, argv: list[str], tty: bool) -> int:
     """Become argv in the lab's host: signals, the terminal and the exit status are its."""
-    from .run import lab
-
     require_root()
     kept = lab.find(args.lab)
     full = lab.host_argv(kept, args.host, argv, tty)
@@ -355,8 +332,6 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
-    from .run import lab
-
     require_root()
     if args.count is not None and args.count < 1:
         raise ScenarioError(
@@ -380,8 +355,6 @@ def cmd_capture(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    from .run.clean import clean
-
     require_root()
     removed = clean(print)
     print(f"socklab clean: removed {len(removed)} leftover(s)")

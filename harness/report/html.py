@@ -12,16 +12,14 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import jinja2
 
 from ..observe.pcap import Packet
 from ..scenario.topology import HOSTS
 from .ladder import endpoints, label, note
-
-if TYPE_CHECKING:
-    from .terminal import Report
+from .model import Report, call_text, counter_terms, errnos, paragraphs
 
 ROW = 20  # pixels between two packets, at least
 PX_PER_S = 80  # pixels per second of a gap, up to BREAK_S
@@ -131,8 +129,6 @@ def environment() -> jinja2.Environment:
 
 
 def report_page(report: Report) -> str:
-    from .terminal import call_text, counter_terms, errnos, paragraphs
-
     obs = report.observations
     steps: list[dict[str, Any]] = []
     for name, step in obs.steps.items():

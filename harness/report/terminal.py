@@ -1,145 +1,18 @@
-"""The report: the run beside the book, as JSON (report.json) and as a terminal view (rich)."""
+"""The run beside the book in the terminal (rich), from the report's model."""
 
 from __future__ import annotations
-
-import json
-import os
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import ScenarioError
-from ..judge.verdict import Outcome
-from ..observe.observations import Observations, StepResult, distinct, resolve
-from ..observe.strace import Call
-from ..scenario.model import Scenario
-from ..scenario.roles import Skipped
-from ..scenario.terms import TermError, terms_of
+from ..observe.observations import StepResult, distinct
 from ..scenario.topology import HOSTS
 from .ladder import render_ladder
-
-
-@dataclass
-class Report:
-    scenario: Scenario
-    backend: str
-    rundir: Path
-    observations: Observations
-    outcomes: list[Outcome]
-    replacements: dict[str, list[str]] = field(default_factory=dict)
-    played: list[str] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    kernel: str = field(default_factory=lambda: os.uname().release)
-    # "qemu-tcg" when the run happened in an emulated guest (harness/vm.py): its timings are
-    # the emulator's as much as the kernel's
-    guest: str = field(default_factory=lambda: os.environ.get("SOCKLAB_GUEST", ""))
-
-    @property
-    def passed(self) -> bool:
-        return all(outcome.passed for outcome in self.outcomes)
-
-    def host_of(self, address: str) -> str | None:
-        for key, value in self.observations.addresses.items():
-            if value == address and key in HOSTS:
-                return key
-        for key, value in self.observations.addresses.items():
-            if value == address:
-                return key.split(".")[0] if key.split(".")[0] in HOSTS else None
-        return None
-
-    def headline(self) -> str:
-        """The run's main observation in a few words: the scenario's own headline, else the
-        first errno, else the first check."""
-        if self.scenario.headline:
-            return resolve(self.scenario.headline, self.observations)
-        chosen = next((o for o in self.outcomes if o.kind == "errno"), None) or self.outcomes[0]
-        return chosen.observed
-
-    def to_json(self) -> dict[str, Any]:
-        obs = self.observations
-        return {
-            "scenario": self.scenario.name,
-            "title": self.scenario.title,
-            # the scenario as it ran (after --client/--server), so `socklab show` needs nothing
-            # but the run folder
-            "definition": self.scenario.model_dump(mode="json", by_alias=True, exclude_unset=True),
-            "backend": self.backend,
-            "kernel": self.kernel,
-            "guest": self.guest,
-            "passed": self.passed,
-            "headline": self.headline(),
-            "rundir": str(self.rundir),
-            "expectations": [outcome.to_json() for outcome in self.outcomes],
-            "steps": {name: step.to_json() for name, step in obs.steps.items()},
-            "errnos": {name: errnos(step) for name, step in obs.steps.items()},
-            "window_end": round(obs.window_end - obs.started, 6)
-            if obs.window_end != float("inf")
-            else None,
-            "captures": [c.to_json() for c in obs.captures],
-            "faults": obs.notes,
-            "replacements": self.replacements,
-            "played": self.played,
-            "skipped": [s.to_json() for s in self.skipped],
-            "mechanisms": obs.mechanisms,
-            "counters": {
-                f"{key} ({before} -> {after})": {
-                    "before": obs.counters.get(before, {}).get(key),
-                    "after": obs.counters.get(after, {}).get(key),
-                }
-                for before, after, key in counter_terms(self)
-            },
-            "addresses": obs.addresses,
-            "packets": [
-                {
-                    **packet.to_json(),
-                    "t": round(packet.time - obs.started, 6),
-                    "evidence": not obs.harness_caused(packet),
-                }
-                for packet in obs.packets
-            ],
-            "book": self.scenario.book.model_dump(),
-            "explain": self.scenario.explain,
-        }
-
-    def write(self) -> Path:
-        """report.json, and report.html beside it."""
-        from .html import write_report
-
-        path = self.rundir / "report.json"
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n")
-        write_report(self)
-        return path
-
-
-# Questions, not actions: Python asks them when it prints an unclosed socket at exit.
-QUERIES = ("getsockname", "getpeername")
-
-
-def errnos(step: StepResult) -> list[str]:
-    """The errno names the step's socket calls returned, in order, each once."""
-    failed = [c for c in step.calls if c.errno and c.name not in QUERIES]
-    return list(dict.fromkeys(f"{c.name}: {c.errno}" for c in failed))
-
-
-def paragraphs(text: str) -> str:
-    """YAML block text to flowing paragraphs: single newlines join, blank lines stay."""
-    return "\n\n".join(" ".join(part.split()) for part in text.strip().split("\n\n"))
-
+from .model import Report, call_text, counter_terms, errnos, paragraphs
 
 CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
-
-
-def call_text(call: Call) -> str:
-    where = f"{call.address[0]}:{call.address[1]}" if call.address else ""
-    if call.blocked:
-        return f"{call.name}({where}) still blocked"
-    result = f"-1 {call.errno}" if call.errno else str(call.result)
-    return f"{call.name}({where}) = {result}  <{call.duration:.6f} s>"
 
 
 FOLD = 40  # lines of a long timeline or ladder in the terminal, unless --full
@@ -213,26 +86,6 @@ def steps_table(report: Report) -> Table:
         code = "stopped" if step.stopped_by_harness else str(step.exit_code)
         table.add_row(name, step.host, Text(printed), Text(seen), calls_summary(step), code)
     return table
-
-
-def counter_terms(report: Report) -> list[tuple[str, str, str]]:
-    """(before, after, key) for every counter an expectation reads."""
-    found: list[tuple[str, str, str]] = []
-    for expectation in report.scenario.expect:
-        body = expectation.body()
-        texts = [getattr(body, name, None) for name in ("of", "equals")]
-        texts += list(getattr(body, "terms", []) or [])
-        if expectation.counter is not None:
-            texts.append(f"counter:{body.before}:{body.after}:{body.key}")
-        for text in filter(None, texts):
-            try:
-                terms = terms_of(str(text))
-            except TermError:
-                continue  # validation refused it already
-            for term in terms:
-                if term.kind == "counter" and term.parts not in found:
-                    found.append((term.parts[0], term.parts[1], term.parts[2]))
-    return found
 
 
 def counters_table(report: Report) -> Table | None:
@@ -310,33 +163,3 @@ def render(report: Report, console: Console, full: bool = False) -> None:
     console.print(verdict_table(report))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     console.print(f"{verdict}  artefacts: {report.rundir}")
-
-
-def load(rundir: Path) -> Report:
-    """A saved run again, from its folder alone: the scenario as it ran (report.json) and its
-    observations (observations.json), judged again by today's judge."""
-    from ..judge.verdict import evaluate
-
-    try:
-        saved = json.loads((rundir / "report.json").read_text())
-        definition = saved["definition"]
-        obs = Observations.load(rundir / "observations.json")
-    except (OSError, ValueError, KeyError) as err:
-        raise ScenarioError(
-            f"{rundir} is not a run folder socklab can show: {err}",
-            hint="give a folder under runs/ that has report.json and observations.json",
-        ) from err
-    scen = Scenario.model_validate(definition)
-    skipped = [Skipped(**item) for item in saved.get("skipped", [])]
-    return Report(
-        scen,
-        saved["backend"],
-        rundir,
-        obs,
-        evaluate(scen.expect, obs),
-        saved.get("replacements", {}),
-        saved.get("played", []),
-        skipped,
-        saved.get("kernel", ""),
-        saved.get("guest", ""),
-    )

@@ -14,8 +14,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import BackendUnavailable
 from ..testbed import files, ownership
 from ..testbed.backends.netns import owned_namespaces, remove_namespaces
+from ..testbed.ownership import RUNS_DIR
+from . import labs
 
 
 def stale_processes() -> dict[str, list[int]]:
@@ -38,7 +41,6 @@ def clean(
     """Remove what runs that are over left; with `only`, what that run left, for its owner
     (`socklab down`, holding the run's lock). A lab that is up is live; one whose hosts are
     gone is first marked so (harness/lab.py)."""
-    from . import lab
 
     def dead(run_id: str) -> bool:
         if only is not None:  # its owner takes it down, holding its lock
@@ -46,9 +48,9 @@ def clean(
         return not ownership.is_live(run_id)
 
     if only is None:
-        lab.reap(say)
+        labs.reap(say)
     # a lab's folder holds only its hosts' outboxes: it goes with the lab
-    folders = [kept.rundir for kept in lab.labs() if dead(kept.id)]
+    folders = [kept.rundir for kept in labs.labs() if dead(kept.id)]
     removed: list[str] = []
     for run_id, pids in stale_processes().items():
         if dead(run_id):
@@ -86,7 +88,6 @@ def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> lis
     import docker.errors
     import requests
 
-    from ..errors import BackendUnavailable
     from ..testbed.backends import compose
 
     removed: list[str] = []
@@ -118,8 +119,6 @@ def clean_docker(dead: Callable[[str], bool], say: Callable[[str], None]) -> lis
 def stale_locks_and_lab_folders() -> list[str]:
     """Lock files nobody holds (a run killed before it made anything) and lab folders under
     ./runs with neither a lab nor a live run of their id (a `socklab up` killed early)."""
-    from .execute import RUNS_DIR
-
     removed = []
     for lock in ownership.LOCK_DIR.glob("*.lock") if ownership.LOCK_DIR.is_dir() else []:
         # a minute old at least: a run creates its lock file a moment before it takes it

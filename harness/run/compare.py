@@ -21,7 +21,10 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import BackendUnavailable, ScenarioError
-from .execute import RUNS_DIR, Progress
+from ..testbed import vm
+from ..testbed.ownership import RUNS_DIR
+from . import suite
+from .execute import Progress
 from .suite import Result
 
 GUEST_SECONDS_PER_SCENARIO = 150.0  # TCG: 11-14x slower Python; timeout alone takes ~45 s
@@ -45,16 +48,12 @@ def parse_kernels(text: str) -> list[str]:
 
 
 def on_host(names: Sequence[str], say: Progress, jobs: int) -> Column:
-    from . import suite
-
     results = suite.run_all(names, "netns", say, jobs=jobs)
     return Column("host", os.uname().release, False, results)
 
 
 def in_guest(names: Sequence[str], spec: str, say: Progress, deadline: float | None) -> Column:
     """One boot of the kernel; `socklab suite` inside; the run folders come back under runs/."""
-    from ..testbed import vm
-
     vm.check_tools()
     kernel = vm.fetch(spec, say)
     share = RUNS_DIR / f"guest-{kernel.release}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"

@@ -8,17 +8,20 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 
-from ..errors import BackendUnavailable, ScenarioError
+from ..errors import BackendUnavailable, ScenarioError, SocklabError
+from ..judge import verdict
+from ..report import html, model, terminal
 from ..testbed import files
+from ..testbed.backends import launcher
 from ..testbed.backends.base import Backend
-from ..testbed.ownership import RunLock, new_run_id
+from ..testbed.ownership import RUNS_DIR, RunLock, new_run_id
+from . import clean, runner
 from .plan import Plan
 
-# ./runs under the working directory unless SOCKLAB_RUNS says where (README)
-RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", "runs")).absolute()
 # Imported lazily: a machine without Docker never loads the Docker SDK.
 BACKENDS = {
     "compose": "..testbed.backends.compose:ComposeBackend",
@@ -41,10 +44,14 @@ def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None
         raise ScenarioError(
             f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
         )
-    module, cls = BACKENDS[name].split(":")
-    factory = getattr(importlib.import_module(module, __package__), cls)
-    backend: Backend = factory(run_id, rundir, mount)
+    backend: Backend = import_backend(name)(run_id, rundir, mount)
     return backend
+
+
+def import_backend(name: str) -> Any:
+    """The backend's class, its module imported now (lazily: see BACKENDS)."""
+    module, cls = BACKENDS[name].split(":")
+    return getattr(importlib.import_module(module, __package__), cls)
 
 
 def require_root() -> None:
@@ -79,15 +86,9 @@ def run_plan(
     status: Progress | None = None,
 ) -> tuple[int, dict[str, object]]:
     """Run, judge, write report.json; render to `console` if one is given."""
-    from ..judge import verdict  # heavy imports only for a real run
-    from ..report import terminal as report
-    from . import clean, runner
-
     scen = plan.scenario
     require_root()
     if backend_name == "compose":  # compose imports itself beside this run's own start
-        from ..testbed.backends import launcher
-
         launcher.start()
     run_id = new_run_id()
     rundir = new_rundir(scen.name, run_id)
@@ -105,10 +106,16 @@ def run_plan(
     finally:
         lock.release()
     outcomes = verdict.evaluate(scen.expect, obs)
-    rep = report.Report(
+    rep = model.Report(
         scen, backend_name, rundir, obs, outcomes, plan.replacements, plan.played, plan.skipped
     )
     rep.write()
+    html.write_report(rep)
     if console is not None:
-        report.render(rep, console, full)
+        terminal.render(rep, console, full)
     return (EXIT_PASS if rep.passed else EXIT_FAIL), rep.to_json()
+
+
+def exit_code_of(error: SocklabError) -> int:
+    """A bad scenario or argument is the user's to fix (2); anything else, the machine's (3)."""
+    return EXIT_USAGE if isinstance(error, ScenarioError) else EXIT_ENV

@@ -11,105 +11,24 @@ not a stranger's program, so they are not boxed like a scenario's steps.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import os
+import ipaddress
 import shutil
-import subprocess
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..errors import RunError, ScenarioError
 from ..scenario.topology import HOSTS
-from ..testbed import ownership
+from ..testbed import faults, ownership
+from ..testbed.nsenter import interface_on
+from ..testbed.stopping import Teardown
+from . import clean, runner
+from .execute import make_backend, new_rundir, require_root
+from .labs import Lab, labs
+from .plan import check_machine, prepare
 
-LAB_DIR = ownership.LAB_DIR
 LINKS = ("lan1", "lan2")
 SHELL_PROMPT = "socklab:{host}# "
-
-
-@dataclass
-class Lab:
-    id: str
-    backend: str
-    scenario: str  # "" for hosts with no faults
-    rundir: str
-    created: float
-    state: str  # "up", or "down" while `socklab down` removes it
-    netns: dict[str, str] = field(default_factory=dict)  # host -> /run/netns/... (netns)
-    containers: dict[str, str] = field(default_factory=dict)  # host -> name (compose)
-    # host -> its container's first process when the lab came up: another one means the
-    # container was restarted, and its faults and routes with it are gone
-    pids: dict[str, int] = field(default_factory=dict)
-    addresses: dict[str, str] = field(default_factory=dict)
-    subnets: dict[str, str] = field(default_factory=dict)
-    faults: list[str] = field(default_factory=list)
-
-    @property
-    def path(self) -> Path:
-        return LAB_DIR / f"{self.id}.json"
-
-    def save(self) -> None:
-        LAB_DIR.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps(asdict(self), indent=1))
-        partial.replace(self.path)
-
-    def namespace(self, host: str) -> str:
-        """The path of the host's network namespace, now."""
-        if self.backend == "netns":
-            return self.netns[host]
-        return f"/proc/{container_pid(self.containers[host])}/ns/net"
-
-    def missing(self) -> list[str]:
-        """The hosts that are not there any more (or, for a container, not the one the lab
-        set up: restarted). A host socklab cannot ask about (Docker refuses this user, or
-        does not answer) is not counted missing: nothing is removed on a guess."""
-        if self.backend == "netns":
-            return [host for host, path in self.netns.items() if not os.path.exists(path)]
-        gone = []
-        for host, name in self.containers.items():
-            pid = container_pid(name)
-            if pid == 0 or (pid is not None and self.pids.get(host, pid) != pid):
-                gone.append(host)
-        return gone
-
-
-def container_pid(name: str) -> int | None:
-    """The container's first process; 0 when it is not running or does not exist; None when
-    Docker cannot say (no access, no answer)."""
-    try:
-        done = subprocess.run(
-            ["docker", "inspect", "-f", "{{.State.Pid}}", name],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    if done.returncode == 0:
-        return int(done.stdout.strip() or 0)
-    return 0 if "No such" in done.stderr else None
-
-
-def labs() -> list[Lab]:
-    found = []
-    for path in sorted(LAB_DIR.glob("*.json")) if LAB_DIR.is_dir() else []:
-        with contextlib.suppress(OSError, ValueError, TypeError):
-            found.append(Lab(**json.loads(path.read_text())))
-    return found
-
-
-def reap(say: Callable[[str], None]) -> None:
-    """A lab whose hosts are gone is marked so: `socklab clean` then removes what is left."""
-    for lab in labs():
-        if lab.state == "up" and (gone := lab.missing()):
-            say(f"lab {lab.id}: {', '.join(gone)} gone; removing the rest")
-            lab.state = "gone"
-            lab.save()
 
 
 def find(lab_id: str | None, any_state: bool = False) -> Lab:
@@ -141,12 +60,6 @@ def check_host(host: str) -> None:
 def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) -> Lab:
     """Hosts up, the scenario's faults set, and nothing undone when this returns; any failure
     or signal before the state file is written takes everything down again."""
-    from ..testbed import faults
-    from ..testbed.stopping import Teardown
-    from . import clean, runner
-    from .execute import make_backend, new_rundir, require_root
-    from .plan import check_machine, prepare
-
     require_root()
     scen = prepare(name).scenario if name else None
     if scen is not None:
@@ -198,8 +111,6 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
 def take_down(lab: Lab, say: Callable[[str], None]) -> list[str]:
     """Mark it going down, then remove everything carrying its id as `clean` does for a dead
     run (its state file and its folder too): a Ctrl-C halfway leaves a lab `clean` removes."""
-    from . import clean
-
     try:
         lock = ownership.RunLock(lab.id).acquire()
     except BlockingIOError as err:
@@ -242,10 +153,6 @@ def host_argv(lab: Lab, host: str, argv: Sequence[str], tty: bool) -> list[str]:
 
 def interface(lab: Lab, link: str) -> str:
     """The router's interface on the link (the router sits on both)."""
-    import ipaddress
-
-    from ..testbed.nsenter import interface_on
-
     if link not in LINKS:
         raise ScenarioError(f"no link {link!r}", hint=f"the links are {', '.join(LINKS)}")
     return interface_on(lab.namespace("router"), ipaddress.IPv4Network(lab.subnets[link]))

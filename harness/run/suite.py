@@ -11,8 +11,9 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 import xml.etree.ElementTree as ET
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from select import select as readable_now
@@ -22,11 +23,15 @@ from rich.table import Table
 from rich.text import Text
 
 from ..errors import SocklabError
+from ..report import html
 from ..scenario import model as scenarios
 from ..scenario.roles import command_argv, fits
-from ..testbed import files
+from ..testbed import files, stopping
+from ..testbed.backends import launcher
+from ..testbed.ownership import RUNS_DIR
 from ..testbed.stopping import HANDLED, Teardown, signal_on_parent_death
-from .execute import EXIT_FAIL, EXIT_PASS, RUNS_DIR, Progress, run_plan
+from . import clean, execute, runner
+from .execute import EXIT_FAIL, EXIT_PASS, Progress, exit_code_of, run_plan
 from .plan import Plan, prepare
 
 
@@ -211,24 +216,21 @@ class Forked:
 
 
 def warm(backend: str) -> None:
-    """What every run loads, loaded once before the forks: each child starts with it."""
-    from ..judge import verdict  # noqa: F401
-    from ..report import html
-
+    """What every run loads, loaded once before the forks: each child starts with it (the
+    backend's module is imported here because it is imported lazily everywhere: the compose
+    one loads the Docker SDK)."""
+    execute.import_backend(backend)
     if backend == "compose":
-        from ..testbed.backends import compose, launcher  # noqa: F401
-
         launcher.start()  # one compose launcher for every run: the children share its socket
-    else:
-        from ..testbed.backends import netns  # noqa: F401
     for template in ("report.html.j2",):
         html.environment().get_template(template)
 
 
-def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
-    """`socklab run WORDS` in a forked child of its own session, stdout and stderr to files.
-    The suite removes what dead runs left once, for all its runs: each child skips that
-    (execute.PRECLEAN), where 8 starting at once each scanned the whole machine."""
+def fork_run(job: Callable[[], int], out: Path, err: Path) -> Forked:
+    """`job` (a run, as `socklab run --json` would make it) in a forked child of its own
+    session, stdout and stderr to files. The suite removes what dead runs left once, for all
+    its runs: each child skips that (execute.PRECLEAN), where 8 starting at once each scanned
+    the whole machine."""
     sys.stdout.flush()
     sys.stderr.flush()
     told, tell = os.pipe()
@@ -237,7 +239,7 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
     if pid:
         os.close(tell)
         return Forked(pid, told)
-    code = 70  # EX_SOFTWARE, should anything below fail before main() answers
+    code = 70  # EX_SOFTWARE, should anything below fail before the job answers
     try:
         os.close(told)
         # A suite killed outright (kill -9) still stops its runs: each gets the SIGTERM the
@@ -245,13 +247,12 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
         signal_on_parent_death(signal.SIGTERM)
         if os.getppid() != suite_pid:
             os.kill(os.getpid(), signal.SIGTERM)
-        from . import runner
 
         def observed() -> None:
             os.write(tell, b"o")
 
         runner.OBSERVED = observed
-        # A signal from here to main()'s own handlers ends the child by the inherited one
+        # A signal from here to the job's own handlers ends the child by the inherited one
         # (stopping.on_signal: not the main pid), before it has made anything.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED)
         os.setsid()
@@ -261,22 +262,39 @@ def fork_run(words: Sequence[str], out: Path, err: Path) -> Forked:
             (2, err, os.O_WRONLY | os.O_CREAT | os.O_TRUNC),
         ):
             os.dup2(os.open(path, flags, 0o600), fd)
-        from .. import cli
-        from . import execute
-
         execute.PRECLEAN = False
-        code = cli.main(list(words))
+        code = job()
     except SystemExit as exit_:
         code = exit_.code if isinstance(exit_.code, int) else 2
     except BaseException:
-        import traceback
-
         traceback.print_exc()
     finally:
         with contextlib.suppress(BaseException):
             sys.stdout.flush()
             sys.stderr.flush()
         os._exit(code)
+
+
+def run_json(name: str, backend: str, roles: dict[str, str], mount: str | None) -> int:
+    """What `socklab run NAME --json` does, for a forked child: the report's JSON on stdout;
+    an error as `socklab: ...` on stderr, with the exit code the command would give."""
+    stopping.install()
+    try:
+        try:
+            plan = prepare(name, roles=roles, mount=mount)
+            code, data = run_plan(plan, backend, lambda text: None)
+        finally:
+            stopping.settle()
+    except SocklabError as error:
+        print(f"socklab: {error}", file=sys.stderr)
+        if error.hint:
+            print(error.hint, file=sys.stderr)
+        return exit_code_of(error)
+    except KeyboardInterrupt:
+        print("socklab: interrupted; everything the run made was removed", file=sys.stderr)
+        return 130
+    print(json.dumps(data, indent=2))
+    return code
 
 
 @dataclass
@@ -309,14 +327,6 @@ class Child:
         return Result(self.name, verdict, seconds, headline, book, failures, str(data["rundir"]))
 
 
-def child_argv(name: str, backend: str, roles: dict[str, str], mount: str | None) -> list[str]:
-    argv = ["run", name, "--backend", backend, "--json"]
-    for role, command in roles.items():
-        if command:
-            argv += [f"--{role}", command]
-    return argv + (["--mount", mount] if mount else [])
-
-
 def run_parallel(
     chosen: Sequence[str],
     backend: str,
@@ -330,7 +340,6 @@ def run_parallel(
     its own: a Ctrl-C reaches socklab suite only, which passes one SIGTERM to each child and
     waits for every teardown. A run that has observed all it will no longer counts: the next
     scenario starts while it tears down (a compose teardown took ~1 s of each run's place)."""
-    from . import clean
 
     def sweep() -> None:
         """What dead runs left, of either backend: their things carry their own ids, so
@@ -355,7 +364,8 @@ def run_parallel(
                 # No Ctrl-C between the fork and noting the child: it would run on unstopped.
                 masked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
                 try:
-                    process = fork_run(child_argv(name, backend, roles, mount), out, err)
+                    job = functools.partial(run_json, name, backend, roles, mount)
+                    process = fork_run(job, out, err)
                     running.append(Child(at, name, process, out, err, time.monotonic()))
                 finally:
                     signal.pthread_sigmask(signal.SIG_SETMASK, masked)
@@ -444,10 +454,8 @@ def junit(results: Sequence[Result], backend: str, path: Path) -> None:
 
 def index(results: Sequence[Result], backend: str, wall: float) -> Path:
     """runs/suite-<time>/index.html: one row per scenario, linking to its report.html."""
-    from ..report.html import write_index
-
     folder = RUNS_DIR / f"suite-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    return write_index(results, backend, wall, folder)
+    return html.write_index(results, backend, wall, folder)
 
 
 def exit_code(results: Sequence[Result]) -> int:

@@ -11,6 +11,8 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import BackendUnavailable
+from . import vm
+from .probe import probe
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,7 @@ class Check:
 
 
 def docker_checks() -> list[Check]:
+    # Imported here: the compose module loads the Docker SDK, which a netns-only machine lacks.
     from .backends import compose, launcher
 
     try:
@@ -81,8 +84,6 @@ def doctor(console: Console) -> int:
     checks += [tool("nsenter", "util-linux"), tool("setpriv", "util-linux")]
     checks.append(tool("bwrap", "bubblewrap"))  # the netns backend's box for a program
     if root:
-        from .probe import probe
-
         caps = probe()
         checks.append(
             Check(
@@ -104,8 +105,6 @@ def doctor(console: Console) -> int:
                 "CONFIG_NETFILTER_NETLINK_QUEUE and xt_NFQUEUE",
             )
         )
-    from . import vm
-
     absent = sorted(set(vm.missing_tools()))
     checks.append(
         Check(

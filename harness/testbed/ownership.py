@@ -17,6 +17,9 @@ from pathlib import Path
 from ..errors import BackendUnavailable
 
 LOCK_DIR = Path(os.environ.get("SOCKLAB_LOCK_DIR", "/run/socklab"))
+# Where runs leave their folders: ./runs under the working directory unless SOCKLAB_RUNS says
+# where (README). A run's folder carries its id, so clean knows a dead lab's from a live one's.
+RUNS_DIR = Path(os.environ.get("SOCKLAB_RUNS", "runs")).absolute()
 PREFIX = "sl"  # short: Linux interface names are at most 15 characters
 TAG_ENV = "SOCKLAB_TAG"
 

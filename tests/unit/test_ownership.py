@@ -47,11 +47,11 @@ def test_clean_removes_stale_locks_and_orphan_lab_folders(
     import os
     import time
 
-    from socklab.run import clean, execute
+    from socklab.run import clean
 
     monkeypatch.setattr(ownership, "LOCK_DIR", tmp_path / "locks")
     monkeypatch.setattr(ownership, "LAB_DIR", tmp_path / "locks" / "labs")
-    monkeypatch.setattr(execute, "RUNS_DIR", tmp_path / "runs")
+    monkeypatch.setattr(clean, "RUNS_DIR", tmp_path / "runs")
     (tmp_path / "locks" / "labs").mkdir(parents=True)
     old = time.time() - 120
     stale, fresh = tmp_path / "locks" / "aaaaaa.lock", tmp_path / "locks" / "bbbbbb.lock"

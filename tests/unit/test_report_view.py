@@ -12,25 +12,26 @@ import pytest
 from rich.console import Console
 from socklab.judge import verdict
 from socklab.observe.observations import Observations
-from socklab.report import terminal as report
+from socklab.report import html, model, terminal
 from socklab.scenario import model as scenario
 
 RECORDED = Path(__file__).resolve().parent / "recorded"
 
 
-def saved_run(name: str, rundir: Path) -> report.Report:
+def saved_run(name: str, rundir: Path) -> model.Report:
     scen = scenario.load_named(name)
     obs = Observations.load(RECORDED / f"{name}.json")
-    rep = report.Report(scen, "netns", rundir, obs, verdict.evaluate(scen.expect, obs))
+    rep = model.Report(scen, "netns", rundir, obs, verdict.evaluate(scen.expect, obs))
     rep.write()
+    html.write_report(rep)
     shutil.copy(RECORDED / f"{name}.json", rundir / "observations.json")
     return rep
 
 
-def view(rep: report.Report, width: int, full: bool = False) -> list[str]:
+def view(rep: model.Report, width: int, full: bool = False) -> list[str]:
     out = io.StringIO()
     console = Console(file=out, width=width, highlight=False, color_system=None)
-    report.render(rep, console, full=full)
+    terminal.render(rep, console, full=full)
     return out.getvalue().splitlines()
 
 
@@ -65,7 +66,7 @@ def test_long_lists_fold_and_full_shows_them(tmp_path: Path) -> None:
 
 def test_show_rebuilds_a_run_from_its_folder(tmp_path: Path) -> None:
     rep = saved_run("refused", tmp_path)
-    again = report.load(tmp_path)
+    again = model.load(tmp_path)
     assert again.passed == rep.passed and again.headline() == rep.headline()
     assert [o.to_json() for o in again.outcomes] == [o.to_json() for o in rep.outcomes]
     data = json.loads((tmp_path / "report.json").read_text())

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 
 import pytest
-from socklab import cli
 from socklab.run import runner, suite
 
 
@@ -22,14 +21,13 @@ def until(check: object, deadline: float = 10.0) -> float:
 def test_a_run_frees_its_place_when_observed_not_when_torn_down(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def run(_words: list[str]) -> int:
+    def run() -> int:
         time.sleep(0.2)  # the scenario
         runner.OBSERVED()
         time.sleep(1.5)  # its teardown
         return 0
 
-    monkeypatch.setattr(cli, "main", run)
-    child = suite.fork_run(["run", "x"], tmp_path / "out", tmp_path / "err")
+    child = suite.fork_run(run, tmp_path / "out", tmp_path / "err")
     assert not child.observed()
     until(child.observed)
     assert child.poll() is None, "the place was freed only when the child ended"
@@ -39,10 +37,9 @@ def test_a_run_frees_its_place_when_observed_not_when_torn_down(
 def test_a_child_that_dies_before_observing_frees_its_place(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def crash(_words: list[str]) -> int:
+    def crash() -> int:
         raise RuntimeError("the run broke")
 
-    monkeypatch.setattr(cli, "main", crash)
-    child = suite.fork_run(["run", "x"], tmp_path / "out", tmp_path / "err")
+    child = suite.fork_run(crash, tmp_path / "out", tmp_path / "err")
     until(lambda: child.poll() is not None)
     assert child.returncode == 70 and child.observed()
