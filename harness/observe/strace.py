@@ -1,10 +1,10 @@
 """What a program did, seen from the outside: strace's record parsed into socket calls.
 
-Every program a step starts runs under `strace -f -ttt -T -y`, whatever language it is written
-in; the harness never asks the program what it did. Each line of the record becomes a `Call`:
-pid, name, start (epoch seconds, the clock the pcaps use), duration, return value, errno name
-and the decoded address. A call strace saw begin but never end (the program was stopped while
-blocked in it) has no duration and is marked `blocked`.
+Every program a step starts runs under `strace -f -ttt -T -y`, attached from the machine,
+whatever language it is written in; the harness never asks the program what it did. Each line
+of the record becomes a `Call`: pid, name, start (epoch seconds, the clock the pcaps use),
+duration, return value, errno name and the decoded address. A call strace saw begin but never
+end (the program was stopped while blocked in it) has no duration and is marked `blocked`.
 
 Only socket calls are kept: the network calls, and read/write/close/poll on a descriptor that
 strace's `-y` shows to be a socket (Python reads its own modules with read(), too). `-y` names a
@@ -42,15 +42,24 @@ TRACED = (
 GENERIC = {"read", "write", "readv", "writev", "close", "poll", "ppoll", "select", "pselect6"}
 
 
-def command(trace: str) -> list[str]:
-    """The strace argv that writes `trace`; the program's argv follows it."""
+# A traced step starts stopped: this shell stops itself before it executes the program, the
+# harness attaches strace to it from the machine (attach()), then lets it go on.
+STOPPED_START = ["sh", "-c", 'kill -STOP "$$" && exec "$@"', "socklab-step"]
+
+
+def attach(pid: int, trace: Path) -> list[str]:
+    """The strace argv, run by the machine, that follows `pid` and all it forks into `trace`.
+
+    strace runs outside the host's box and writes to the run folder, which no program in a
+    host can reach: nothing a program does can change its record (a strace inside the box,
+    writing to the host's outbox, let a program append forged calls to it)."""
     # -f: follow fork (a concurrent server's children); -ttt: epoch timestamps, comparable
     # with the pcaps; -T: time spent in each call; -y: descriptors decorated with what they are
-    # (socket:[inode]); -qq: no attach/detach chatter; -s 64: short data strings;
-    # --seccomp-bpf: the kernel stops the program only for traced calls, so its start-up
-    # (hundreds of stat and open calls) is not slowed.
-    flags = ["--seccomp-bpf", "-f", "-ttt", "-T", "-y", "-qq", "-s", "64"]
-    return ["strace", *flags, "-e", "trace=" + ",".join(TRACED), "-o", trace, "--"]
+    # (socket:[inode]); -qq: no attach/detach chatter; -s 64: short data strings. strace's
+    # --seccomp-bpf (which spares the program's start-up the stops) only works for a program
+    # strace starts, not one it attaches to: a Python program's start costs ~0.1 s more.
+    flags = ["-f", "-ttt", "-T", "-y", "-qq", "-s", "64"]
+    return ["strace", *flags, "-e", "trace=" + ",".join(TRACED), "-o", str(trace), "-p", str(pid)]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from ..scenario.model import Fault, Line, Run, Scenario, Step
 from ..scenario.schema import kernel_fact
 from ..scenario.terms import FORMULA_TERM, call_names, parse_term
 from ..testbed import faults, files
-from ..testbed.backends.base import OUTPUT_CAP, Backend, Feed, Process
+from ..testbed.backends.base import OUTPUT_CAP, Backend, Feed, Process, spawn_on_machine
 from ..testbed.nsenter import read_proc_net, read_sysctl, sysctl_path
 from ..testbed.ownership import tagged_pids
 from ..testbed.stopping import Teardown
@@ -33,6 +33,10 @@ LINGER = 0.3  # seconds to keep capturing after the last step, for trailing FINs
 # ...or less: once no capture has grown for QUIET, where no link holds packets back (delay,
 # jitter, rate), nothing more is on its way (a FIN or an ICMP error follows in microseconds).
 QUIET = 0.1
+# A step's box (bwrap, or docker exec) must be up and stopped for strace within this, beyond
+# the step's own deadline; strace ends within TRACER_GRACE of the last process it follows.
+ATTACH_SECONDS = 30.0
+TRACER_GRACE = 5.0
 
 
 def observed() -> None:
@@ -142,20 +146,23 @@ def read_capped(path: Path, cap: int = 1024 * 1024) -> str:
     return text + (f"\n[... {more} more bytes in {path.name}]\n" if more > 0 else "")
 
 
-def traced_pids(tag: str) -> list[int]:
-    """The step's processes, less the strace that the harness put in front of them."""
-    pids = tagged_pids(tag)
-    tracers = set()
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
-        tracer = next(
-            (line.split()[1] for line in status.splitlines() if line.startswith("TracerPid:")), "0"
-        )
-        tracers.add(int(tracer))
-    return [pid for pid in pids if pid not in tracers]
+def stopped(pid: int) -> bool:
+    """The process is in a stop (strace.STOPPED_START's), per /proc/PID/stat's state."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] == "T"
+
+
+def tracer_of(pid: int) -> int:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    return next(
+        (int(line.split()[1]) for line in status.splitlines() if line.startswith("TracerPid:")), 0
+    )
 
 
 def cmdline(pid: int) -> str:
@@ -188,7 +195,8 @@ class Execution:
         self.counters: dict[str, dict[str, int]] = {}
         self.snapshots: dict[str, list[str]] = {}
         self.stack = Teardown()
-        self.traces: dict[str, Path] = {}  # step -> its strace record, in its host's outbox
+        self.traces: dict[str, Path] = {}  # step -> its strace record, in the run folder
+        self.tracers: dict[str, Process] = {}  # step -> the strace following it
         self.events: dict[str, Path] = {}
         self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
@@ -301,7 +309,7 @@ class Execution:
             self.progress(f"SIG{step.signal.signal} to {step.signal.step}")
             # To the program only: strace would die of a SIGUSR1 meant for it.
             tag = self._process(step.signal.step).tag
-            for pid in traced_pids(tag):
+            for pid in tagged_pids(tag):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, SIGNALS[step.signal.signal])
         elif step.wait is not None:
@@ -315,11 +323,11 @@ class Execution:
             spec = step.processes
             tag = self._process(spec.step).tag
             end = time.monotonic() + spec.within
-            pids = traced_pids(tag)
+            pids = tagged_pids(tag)
             while spec.at_least and len(pids) < spec.at_least and time.monotonic() < end:
                 self.status(f"{spec.step}: {len(pids)} of {spec.at_least} processes")
                 time.sleep(0.05)
-                pids = traced_pids(tag)
+                pids = tagged_pids(tag)
             self.snapshots[spec.name] = [cmdline(pid) for pid in pids]
 
     def _process(self, name: str) -> Process:
@@ -348,15 +356,15 @@ class Execution:
     def _run(self, run: Run) -> None:
         argv = self._argv(run)
         events = self.events[run.name] = self._outbox_file(run, f"{run.name}.events.jsonl")
-        trace = self.traces[run.name] = self._outbox_file(run, f"{run.name}.strace")
+        self.traces[run.name] = self.rundir / f"{run.name}.strace"
         self.progress(f"{run.host}: {' '.join(argv)}")
         inside = self.backend.inside
-        tracer = [] if run.untraced else strace.command(inside(run.host, trace))
-        # Inside the host too: strace's record, and any file the program writes there.
+        # Capped: a program that floods its output is stopped instead of filling the disk.
         limits = ["prlimit", f"--fsize={OUTPUT_CAP}", "--"]
+        start = [] if run.untraced else strace.STOPPED_START
         process = self.backend.spawn(
             run.host,
-            limits + tracer + argv,
+            start + limits + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
             env={"SOCKLAB_EVENTS": inside(run.host, events), "PYTHONUNBUFFERED": "1"},
@@ -364,6 +372,8 @@ class Execution:
             cwd=str(self.mount) if self.mount and run.command else None,
             caps=run.caps,
         )
+        if not run.untraced:
+            self._attach(run, process)
         self.processes[run.name] = process
         self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
         lines = [item if isinstance(item, Line) else Line(line=item) for item in run.stdin]
@@ -377,6 +387,36 @@ class Execution:
         self.gates.setdefault(run.name, threading.Event()).set()  # lines waiting for it go now
         if not run.background:
             self._finish(run.name, run.timeout)
+
+    def _attach(self, run: Run, process: Process) -> None:
+        """strace, from the machine, onto the step's first process (stopped before it
+        executes the program); then the program goes on, traced from its first call."""
+        deadline = time.monotonic() + run.timeout + ATTACH_SECONDS
+        pid = None
+        while pid is None:
+            pid = next((p for p in tagged_pids(process.tag) if stopped(p)), None)
+            if pid is None:
+                if process.popen.poll() is not None or time.monotonic() > deadline:
+                    process.stop()
+                    said = read_capped(self.rundir / f"{run.name}.stderr").strip()[-300:]
+                    raise RunError(f"step {run.name!r} did not start in {run.host}: {said}")
+                time.sleep(0.002)
+        name = run.name
+        tracer = self.tracers[name] = spawn_on_machine(
+            self.backend,
+            run.host,
+            strace.attach(pid, self.traces[name]),
+            stdout=self.rundir / f"{name}.strace.out",
+            stderr=self.rundir / f"{name}.strace.err",
+        )
+        self.stack.callback(tracer.stop)
+        while tracer_of(pid) == 0:
+            if tracer.popen.poll() is not None or time.monotonic() > deadline:
+                process.stop()
+                said = read_capped(self.rundir / f"{name}.strace.err").strip()[-300:]
+                raise RunError(f"strace could not follow step {name!r}: {said}")
+            time.sleep(0.002)
+        os.kill(pid, signal.SIGCONT)
 
     def _gate(self, step: str | None) -> threading.Event | None:
         """The event a step sets once it is ready (or started, without `ready:`)."""
@@ -440,7 +480,10 @@ class Execution:
         result.events = read_events(self.events[name])
         outputs = [self.rundir / f"{name}.stdout", self.rundir / f"{name}.stderr"]
         files.sanitize([self.backend.outbox(process.host), *outputs])
-        record = files.read_text(self.traces[name])
+        tracer = self.tracers.pop(name, None)
+        if tracer is not None and tracer.wait(TRACER_GRACE) is None:
+            tracer.stop()  # what the program left running was just stopped with it
+        record = files.read_text(self.traces[name]) if self.traces[name].exists() else ""
         result.calls = strace.parse(io.StringIO(record))  # lazily: millions of tiny lines fit
         result.traced = bool(record) and not self.untraced(name)
         del self.processes[name]
