@@ -47,19 +47,21 @@ GENERIC = {"read", "write", "readv", "writev", "close", "poll", "ppoll", "select
 STOPPED_START = ["sh", "-c", 'kill -STOP "$$" && exec "$@"', "socklab-step"]
 
 
+# -f: follow fork (a concurrent server's children); -ttt: epoch timestamps, comparable with
+# the pcaps; -T: time spent in each call; -y: descriptors decorated with what they are
+# (socket:[inode]); -qq: no attach/detach chatter; -s 64: short data strings.
+FLAGS = ["-f", "-ttt", "-T", "-y", "-qq", "-s", "64", "-e", "trace=" + ",".join(TRACED)]
+
+
 def attach(pid: int, trace: Path) -> list[str]:
     """The strace argv, run by the machine, that follows `pid` and all it forks into `trace`.
 
     strace runs outside the host's box and writes to the run folder, which no program in a
     host can reach: nothing a program does can change its record (a strace inside the box,
-    writing to the host's outbox, let a program append forged calls to it)."""
-    # -f: follow fork (a concurrent server's children); -ttt: epoch timestamps, comparable
-    # with the pcaps; -T: time spent in each call; -y: descriptors decorated with what they are
-    # (socket:[inode]); -qq: no attach/detach chatter; -s 64: short data strings. strace's
-    # --seccomp-bpf (which spares the program's start-up the stops) only works for a program
-    # strace starts, not one it attaches to: a Python program's start costs ~0.1 s more.
-    flags = ["-f", "-ttt", "-T", "-y", "-qq", "-s", "64"]
-    return ["strace", *flags, "-e", "trace=" + ",".join(TRACED), "-o", str(trace), "-p", str(pid)]
+    writing to the host's outbox, let a program append forged calls to it). strace's
+    --seccomp-bpf (which spares a program's start-up the stops) works only for a program strace
+    starts, not one it attaches to: a Python program's start costs ~0.1 s more."""
+    return ["strace", *FLAGS, "-o", str(trace), "-p", str(pid)]
 
 
 @dataclass(frozen=True)

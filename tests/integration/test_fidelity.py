@@ -101,7 +101,7 @@ def exchange(
     """Run `traced` under strace with its partner in a private netns; the traced program's
     calls."""
     trace = tmp / "trace"
-    wrapped = shlex.join(strace.command(str(trace)) + traced)
+    wrapped = shlex.join(["strace", *strace.FLAGS, "-o", str(trace), "--", *traced])
     stdin_file = tmp / "stdin"
     stdin_file.write_text(stdin)
     if partner is None:
