@@ -92,7 +92,8 @@ def from_ip(packet: dpkt.ip.IP, time: float, host: str, link: str) -> Packet:
     base = functools.partial(Packet, time=time, host=host, link=link, src=src, dst=dst)
     body = packet.data
     if isinstance(body, dpkt.tcp.TCP):
-        flags, size = tcp_flags(body), len(body.data)
+        # From the headers: tcpdump keeps only a frame's first 512 bytes (capture.py's -s).
+        flags, size = tcp_flags(body), max(0, packet.len - 4 * packet.hl - 4 * body.off)
         text = (
             f"{src}.{body.sport} > {dst}.{body.dport}: Flags [{flags}], seq {body.seq}, "
             f"ack {body.ack}, length {size}"
@@ -108,7 +109,7 @@ def from_ip(packet: dpkt.ip.IP, time: float, host: str, link: str) -> Packet:
             summary=text,
         )
     if isinstance(body, dpkt.udp.UDP):
-        size = len(body.data)
+        size = max(0, packet.len - 4 * packet.hl - 8)  # the datagram's, not the captured share
         return base(
             proto="udp",
             sport=body.sport,

@@ -182,3 +182,17 @@ def test_two_captures_of_one_packet_are_one_but_two_copies_are_two() -> None:
         seen(2.0001, "server"),
     ]
     assert len(distinct(later)) == 2
+
+
+def test_a_length_is_the_datagrams_and_segments_own_not_the_captured_share(tmp_path: Path) -> None:
+    """tcpdump keeps 512 bytes of each frame (-s 512): a 1400-byte datagram or segment is
+    still 1400 bytes long, as its headers say."""
+    snap = 512
+    frames = [
+        udp_datagram(CLIENT, SERVER, 40000, 9877, b"x" * 1400),
+        tcp(CLIENT, SERVER, 40001, 9877, dpkt.tcp.TH_ACK, b"y" * 1400),
+    ]
+    path = write(tmp_path / "cut.pcap", [(1.0 + n, frame[:snap]) for n, frame in enumerate(frames)])
+    udp, segment = read_pcap(path, "router", "lan1")
+    assert (udp.proto, udp.length) == ("udp", 1400) and "length 1400" in udp.summary
+    assert (segment.proto, segment.length) == ("tcp", 1400) and "length 1400" in segment.summary
