@@ -7,11 +7,20 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .schema import CALL_NAME, Link, OneOf, Strict, When
 
 Port = Annotated[int, Field(ge=0, le=65535)]
+
+
+def bounded(low: float | None, high: float | None) -> None:
+    """A range that some value falls outside of: at least one bound, and low <= high. An
+    expectation that cannot fail is refused when the scenario is read (exit 2)."""
+    if (low is None or low <= 0) and high is None:
+        raise ValueError("no bound: give max (or a min above 0), or this cannot fail")
+    if low is not None and high is not None and low > high:
+        raise ValueError(f"min {low} is above max {high}: nothing can pass")
 
 
 class Exit(Strict):
@@ -27,6 +36,14 @@ class Output(Strict):
     contains: str | None = None
     lacks: str | None = None
     count: int | None = Field(default=None, description="how many lines contain `contains`")
+
+    @model_validator(mode="after")
+    def something_to_look_for(self) -> Output:
+        if not self.contains and not self.lacks:
+            raise ValueError("nothing to look for: give contains or lacks (not empty)")
+        if self.count is not None and not self.contains:
+            raise ValueError("count counts the lines that hold `contains`: give it")
+        return self
 
 
 class Errno(Strict):
@@ -44,6 +61,11 @@ class Elapsed(Strict):
     call: str = Field(default="connect", pattern=CALL_NAME)
     min: float = 0.0
     max: float
+
+    @model_validator(mode="after")
+    def a_window(self) -> Elapsed:
+        bounded(self.min, self.max)
+        return self
 
 
 class PacketPattern(Strict):
@@ -72,6 +94,11 @@ class PacketCount(Strict):
         default=None, description="STEP.EVENT: count only packets before that event's time"
     )
 
+    @model_validator(mode="after")
+    def a_bound(self) -> PacketCount:
+        bounded(self.min, self.max)
+        return self
+
 
 class Timing(Strict):
     """Gaps in seconds between successive packets matching `match` (a retransmission schedule)."""
@@ -89,6 +116,11 @@ class Counter(Strict):
     after: str
     min: int = 0
     max: int | None = None
+
+    @model_validator(mode="after")
+    def a_bound(self) -> Counter:
+        bounded(self.min, self.max)
+        return self
 
 
 class Balance(Strict):
@@ -117,11 +149,25 @@ class Value(Strict):
         default=None, description="what the book's table shows, for the report"
     )
 
+    @model_validator(mode="after")
+    def a_bound(self) -> Value:
+        numbers = [b if isinstance(b, int | float) else None for b in (self.min, self.max)]
+        if self.min is None and self.max is None:
+            raise ValueError("no bound: give min or max, or this cannot fail")
+        if None not in numbers and numbers[0] > numbers[1]:  # type: ignore[operator]
+            raise ValueError(f"min {self.min} is above max {self.max}: nothing can pass")
+        return self
+
 
 class ProcessCount(Strict):
     snapshot: str
     min: int = 0
     max: int | None = None
+
+    @model_validator(mode="after")
+    def a_bound(self) -> ProcessCount:
+        bounded(self.min, self.max)
+        return self
 
 
 class Expectation(OneOf):

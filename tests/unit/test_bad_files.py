@@ -191,7 +191,10 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     ("errno-untraced", at("steps.2.run.untraced", "a reason long enough"), "'client' is untraced"),
     (
         "counter-no-snapshot",
-        append("expect", {"counter": {"key": "Udp.InErrors", "before": "befor", "after": "after"}}),
+        append(
+            "expect",
+            {"counter": {"key": "Udp.InErrors", "before": "befor", "after": "after", "max": 0}},
+        ),
         "no snapshot named 'befor'",
     ),
     (
@@ -214,12 +217,12 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     ),
     (
         "value-bad-term",
-        append("expect", {"value": {"of": "client.connect"}}),
+        append("expect", {"value": {"of": "client.connect", "max": 1}}),
         "expected call:..., event:..., counter:... or sysctl:...",
     ),
     (
         "value-bad-call-field",
-        append("expect", {"value": {"of": "call:client.connect.colour"}}),
+        append("expect", {"value": {"of": "call:client.connect.colour", "max": 1}}),
         "a call field is one of",
     ),
     ("empty-expect", at("expect", []), "at least 1 item"),

@@ -75,3 +75,26 @@ def test_unknown_name_suggests_the_nearest() -> None:
     with pytest.raises(ScenarioError) as caught:
         scenario.path_of("refsed")
     assert "did you mean 'refused'" in caught.value.hint
+
+
+@pytest.mark.parametrize(
+    ("expectation", "field", "why"),
+    [
+        ("output: {step: client}", "expect.0.output", "nothing to look for"),
+        ("output: {step: client, contains: ''}", "expect.0.output", "nothing to look for"),
+        ("output: {step: client, lacks: x, count: 2}", "expect.0.output", "count counts"),
+        ("packet_count: {match: {proto: tcp}}", "expect.0.packet_count", "no bound"),
+        ("packet_count: {match: {proto: tcp}, min: 3, max: 1}", "expect.0.packet_count", "above"),
+        ("counter: {key: Udp.InErrors, before: a, after: b}", "expect.0.counter", "no bound"),
+        ("elapsed: {step: client, min: 2, max: 1}", "expect.0.elapsed", "above max"),
+        ("value: {of: 'counter:a:b:Udp.InErrors'}", "expect.0.value", "no bound"),
+        ("value: {of: 'counter:a:b:Udp.InErrors', min: 5, max: 1}", "expect.0.value", "above"),
+    ],
+)
+def test_an_expectation_that_cannot_fail_is_refused(
+    tmp_path: Path, expectation: str, field: str, why: str
+) -> None:
+    path = write(tmp_path, MINIMAL.replace("exit: {step: client, code: 1}", expectation))
+    with pytest.raises(ScenarioError) as caught:
+        scenario.load(path)
+    assert field in caught.value.hint and why in caught.value.hint
