@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import ipaddress
 import itertools
 import re
 from collections.abc import Callable, Sequence
@@ -108,6 +110,19 @@ def check_output(spec: Output, obs: Observations) -> Outcome:
     return Outcome("output", f"{spec.step} {spec.stream} " + " and ".join(wants), shown, ok)
 
 
+# Calls that name a peer: judged only when made to the step's target.
+TARGETED = {"connect", "sendto", "sendmsg"}
+
+
+def step_targets(argv: list[str]) -> set[str]:
+    """The addresses a step's program was given on its command line: its targets."""
+    found = set()
+    for word in argv:
+        with contextlib.suppress(ValueError):
+            found.add(str(ipaddress.ip_address(word)))
+    return found
+
+
 def the_call(kind: str, want: str, step: str, name: str, obs: Observations) -> Call | Outcome:
     """The step's first such call, or the failed outcome that says why there is none to judge:
     no strace record, never called, or still blocked in it when stopped."""
@@ -115,9 +130,18 @@ def the_call(kind: str, want: str, step: str, name: str, obs: Observations) -> C
         return Outcome(
             kind, want, f"no strace record for {step}: its calls cannot be judged", False
         )
-    call = obs.first_call(step, name)
-    if call is None:
+    calls = obs.calls(step, name)
+    targets = step_targets(obs.steps[step].argv)
+    if name in TARGETED and targets:
+        # The call made to the step's target (the address it was given), wherever else the
+        # program connected first: a client that ignores its argument is judged on that.
+        calls = [c for c in calls if c.address is not None and c.address[0] in targets]
+        if not calls:
+            where = " or ".join(sorted(targets))
+            return Outcome(kind, want, f"{step} never called {name}() to {where}", False)
+    if not calls:
         return Outcome(kind, want, f"{step} never called {name}()", False)
+    call = calls[0]
     if call.blocked:
         return Outcome(kind, want, "still blocked in it when stopped", False)
     return call

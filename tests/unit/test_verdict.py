@@ -451,3 +451,19 @@ def test_when_judges_the_expectations_of_the_kernel_that_ran() -> None:
     assert [o.passed for wanted, o in whens if not wanted] == [False, False]
     unknown = verdict.evaluate(scen.expect, dataclasses.replace(obs, facts={}))
     assert not all(o.passed for o in unknown)  # an unrecorded fact is missing evidence
+
+
+def test_a_call_check_judges_the_call_to_the_steps_target_not_the_first_one() -> None:
+    """A client that ignores its argument and connects elsewhere is judged on the call to its
+    target: there was none, so the errno and the elapsed checks fail."""
+    _, obs = recorded("refused")
+    client = obs.steps["client"]
+    (connect,) = [c for c in client.calls if c.name == "connect"]
+    assert connect.address is not None and connect.address[0] in client.argv
+    spec = {"errno": {"step": "client", "call": "connect", "name": "ECONNREFUSED"}}
+    assert judge(spec, obs).passed
+    elsewhere = dataclasses.replace(connect, address=("10.77.2.99", connect.address[1]))
+    client.calls = [elsewhere if c is connect else c for c in client.calls]
+    errno = judge(spec, obs)
+    assert not errno.passed and "never called connect() to 10.77.2.10" in errno.observed
+    assert not judge({"elapsed": {"step": "client", "call": "connect", "max": 1}}, obs).passed
