@@ -45,7 +45,7 @@ from .run.execute import (
     require_root,
     run_plan,
 )
-from .run.plan import prepare
+from .run.plan import Plan, prepare
 from .scenario import model as scenarios
 from .testbed import stopping, vm
 from .testbed.doctor import doctor
@@ -68,7 +68,29 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def roles_of(args: argparse.Namespace) -> dict[str, str]:
-    return {role: text for role in ("client", "server") if (text := getattr(args, role, None))}
+    """--client and --server as given; one given empty is an error, never the built-in's run
+    (a grading script whose variable is unset must not grade the book's program)."""
+    given = {role: getattr(args, role, None) for role in ("client", "server")}
+    for role, text in given.items():
+        if text is not None and not text.strip():
+            raise ScenarioError(
+                f"--{role} is empty", hint=f"give the program to run, e.g. --{role} ./my{role}"
+            )
+    return {role: text for role, text in given.items() if text}
+
+
+def check_played(plan: Plan, name: str) -> None:
+    """Each program given plays at least one step: a run that judges only the built-in
+    programs would pass whatever the user's program does."""
+    for role in plan.replacements:
+        if not any(
+            s.run and s.run.role == role and s.run.name in plan.played for s in plan.scenario.steps
+        ):
+            why = "; ".join(f"{s.step}: {s.why}" for s in plan.skipped if s.role == role)
+            raise ScenarioError(
+                f"--{role} plays no step of {name}" + (f" ({why})" if why else ""),
+                hint="socklab suite --client ... runs it in every scenario it fits",
+            )
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -76,6 +98,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     plan = prepare(
         args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
     )
+    check_played(plan, args.name)
     if args.kernel and args.kernel != "host":
         return run_in_guest(args)
     console = None if args.json else Console(highlight=False)

@@ -123,3 +123,16 @@ def test_not_root_gets_exit_3_and_the_hint() -> None:
     if os.path.exists("/var/run/docker.sock"):
         assert "refuses this user" in doctor.stdout, doctor.stdout
         assert "start dockerd" not in doctor.stdout
+
+
+def test_a_program_that_plays_no_step_or_an_empty_one_is_a_usage_error() -> None:
+    """A grading script whose variable is empty, or a client no step can run, must not pass
+    on the built-in programs' run: exit 2 with the reason, before any host is made."""
+    empty = socklab("run", "refused", "--client", "", "--backend", "netns")
+    assert empty.returncode == 2 and "--client is empty" in empty.stderr
+    suite = socklab("suite", "refused", "--server", " ", "--backend", "netns")
+    assert suite.returncode == 2 and "--server is empty" in suite.stderr
+    # the book's daytime client, which no step of the UDP echo scenario can be played by
+    client = "harness/programs/c/bin/daytimetcpcli"
+    nowhere = socklab("run", "udp-echo", "--client", client, "--backend", "netns")
+    assert nowhere.returncode == 2 and "--client plays no step of udp-echo" in nowhere.stderr
