@@ -60,11 +60,13 @@ class Lab:
         background: bool = False,
         traced: bool = True,
         caps: Sequence[str] = (),
+        ready: dict[str, Any] | None = None,
     ) -> StepResult:
         """Run a command in `client`, `router` or `server`, under strace; relative paths are
         looked up in the mounted directory. Past `timeout` the program is stopped (its result
         then says stopped_by_harness). It runs confined like a scenario's step, with only
-        `caps` ("net_bind_service", "net_raw")."""
+        `caps` ("net_bind_service", "net_raw"). With `ready` (a step's `ready:` as a dict, e.g.
+        {"tcp": 9877}), a background server is waited for as a scenario's step is."""
         run = Run.model_validate(
             {
                 "name": next(self._names),
@@ -75,21 +77,28 @@ class Lab:
                 "background": background,
                 "untraced": None if traced else "asked for by the caller",
                 "caps": list(caps),
+                "ready": ready,
             }
         )
         return self._execution.run_step(run)
 
-    def packets(self, **pattern: Any) -> list[Packet]:
+    def packets(self, harness_caused: bool = False, **pattern: Any) -> list[Packet]:
         """The packets captured so far that match a pattern (the scenario format's keys:
-        link, proto, flags, from, to, sport, dport, icmp, length)."""
+        link, proto, flags, from, to, sport, dport, icmp, length). What the harness caused (a
+        stopped program's FIN or RST) is left out, as `socklab run` leaves it out of the
+        evidence, unless `harness_caused=True`."""
         if "from_" in pattern:
             pattern["from"] = pattern.pop("from_")
         wanted = PacketPattern.model_validate(pattern)
         found: list[Packet] = []
         for cap in self._execution.caps:
             found += read_pcap(cap.pcap, cap.host, cap.link, partial=True)
-        match = matcher(wanted, self._execution.observed_so_far())
-        return sorted((p for p in found if match(p)), key=lambda p: p.time)
+        observed = self._execution.observed_so_far()
+        match = matcher(wanted, observed)
+        chosen = (
+            p for p in found if match(p) and (harness_caused or not observed.harness_caused(p))
+        )
+        return sorted(chosen, key=lambda p: p.time)
 
 
 class Socklab:

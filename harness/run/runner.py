@@ -75,6 +75,9 @@ def listening_port(name: str, trace: Path) -> str:
     )
 
 
+PLACEHOLDER = re.compile(r"\{([a-z0-9_.-]+)\}")
+
+
 def expander(
     names: dict[str, str], results: dict[str, StepResult], traces: dict[str, Path]
 ) -> Callable[[str], str]:
@@ -91,7 +94,19 @@ def expander(
             raise ScenarioError(f"unknown placeholder {{{key}}}", hint=f"known: {sorted(names)}")
         return names[key]
 
-    return lambda text: re.sub(r"\{([a-z0-9_.-]+)\}", one, text)
+    return lambda text: PLACEHOLDER.sub(one, text)
+
+
+def known_only(expand: Callable[[str], str], names: dict[str, str]) -> Callable[[str], str]:
+    """For a `command:`'s words, often shell code (awk '{print}'): the testbed's names and
+    step ports are filled as in `args:`, any other brace is left as it is."""
+
+    def one(match: re.Match[str]) -> str:
+        key = match.group(0)
+        known = match.group(1) in names or re.fullmatch(r"step\.[a-z0-9_-]+\.port", match.group(1))
+        return expand(key) if known else key
+
+    return lambda text: PLACEHOLDER.sub(one, text)
 
 
 def pcap_sizes(caps: list[capture.Capture]) -> list[int]:
@@ -309,9 +324,16 @@ class Execution:
             self.progress(f"SIG{step.signal.signal} to {step.signal.step}")
             # To the program only: strace would die of a SIGUSR1 meant for it.
             tag = self._process(step.signal.step).tag
+            reached = 0
             for pid in tagged_pids(tag):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, SIGNALS[step.signal.signal])
+                    reached += 1
+            if not reached:  # never a silent pass: the run did not do what the scenario says
+                raise RunError(
+                    f"SIG{step.signal.signal} to {step.signal.step}: none of its processes runs",
+                    hint="signal a step that is still running (background: true)",
+                )
         elif step.wait is not None:
             self._finish(step.wait.step, step.wait.timeout)
         elif step.fault is not None:
@@ -339,7 +361,8 @@ class Execution:
         if run.program is not None:
             head = [self.backend.python, f"{self.backend.programs_dir}/{run.program}.py"]
         else:
-            head = list(run.command or [])
+            fill = known_only(self.expand, self.names)
+            head = [fill(word) for word in run.command or []]
         return head + [self.expand(arg) for arg in run.args]
 
     def _outbox_file(self, run: Run, name: str) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from socklab.pytest_plugin import Socklab
+from socklab.shipped import PROGRAMS
 
 from tests.conftest import BACKENDS, ROOT, everything, leftovers
 
@@ -40,3 +41,22 @@ def test_a_failing_test_still_tears_the_lab_down(socklab: Socklab, clean_machine
             assert everything(), "the lab is up"
             raise AssertionError("the user's assertion")
     assert leftovers() == []
+
+
+def test_what_the_harness_caused_is_no_packet_of_the_program(
+    socklab: Socklab, clean_machine: None
+) -> None:
+    """A client that never closes is stopped at its deadline; the FIN its kernel then sends is
+    the harness's doing: left out, as `socklab run` leaves it out, unless asked for. `{server}`
+    in a command is filled as in a scenario's args."""
+    hold = "import socket,sys,time; s=socket.create_connection((sys.argv[1], 9877)); time.sleep(60)"
+    with socklab.scenario("tcp-echo", backend="netns") as lab:
+        server = ["python3", str(PROGRAMS / "tcpserv01.py")]  # netns: the machine's path
+        lab.run("server", server, background=True, ready={"tcp": 9877})
+        ran = lab.run("client", ["python3", "-c", hold, "{server}"], timeout=1.5)
+        assert ran.stopped_by_harness
+        connect = ran.call("connect")
+        assert connect is not None and connect.address == (lab.address("server"), 9877)
+        fins = {"link": "lan1", "proto": "tcp", "from_": "client", "flags": "F."}
+        assert lab.packets(**fins) == []
+        assert lab.packets(harness_caused=True, **fins), "the teardown's FIN was captured"
