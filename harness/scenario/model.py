@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import os
+import re
+import stat
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
@@ -335,7 +338,17 @@ def names() -> list[str]:
     return sorted(path.stem for path in SCENARIO_DIR.glob("*.yaml"))
 
 
+SCENARIO_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
+
+
 def path_of(name: str) -> Path:
+    """A shipped scenario's file; a name resolves only inside the scenarios folder (a path to
+    one's own file ends in .yaml: load_named)."""
+    if not SCENARIO_NAME.fullmatch(name):
+        raise ScenarioError(
+            f"{name[:60]!r} is no scenario name (lowercase letters, digits and -)",
+            hint="socklab list shows the names; a file of your own is given by its .yaml path",
+        )
     path = SCENARIO_DIR / f"{name}.yaml"
     if not path.exists():
         known = names()
@@ -356,10 +369,24 @@ class UniqueKeyLoader(yaml.SafeLoader):
     """PyYAML keeps the last of two equal keys; a second `expect:` would silently replace the
     first, so a duplicate is an error naming the key and its line."""
 
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        # An alias (*name) can repeat a node exponentially: 693 bytes of "billion laughs" took
+        # more than 4 GB. A scenario needs none, so none is read.
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise yaml.composer.ComposerError(
+                None, None, "aliases (*name) are not allowed in a scenario", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, str | int | float | bool) and key is not None:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a key must be plain text", key_node.start_mark
+                )
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -371,15 +398,22 @@ class UniqueKeyLoader(yaml.SafeLoader):
 def read(path: Path) -> Any:
     """The YAML data of a scenario file, or a ScenarioError saying what is wrong with it."""
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise ScenarioError(
-                f"{path}: {size} bytes; a scenario file is at most {MAX_BYTES} bytes",
-                hint="is this the right file?",
-            )
-        raw = path.read_bytes()
+        # Non-blocking: a FIFO named .yaml must not hang the reader; then only a regular file
+        # is read, and never more than the cap (a link to /dev/zero has size 0 and no end).
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise ScenarioError(f"{path}: not a regular file", hint="give a scenario's .yaml")
+            raw = os.read(fd, MAX_BYTES + 1)
+        finally:
+            os.close(fd)
     except OSError as err:
         raise ScenarioError(f"{path}: cannot read: {err.strerror}") from err
+    if len(raw) > MAX_BYTES:
+        raise ScenarioError(
+            f"{path}: over {MAX_BYTES} bytes; a scenario file is at most that",
+            hint="is this the right file?",
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -5,6 +5,9 @@ and `socklab validate` (plan.prepare), and the CLI turns the error into exit 2."
 from __future__ import annotations
 
 import copy
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -274,3 +277,36 @@ def test_the_base_file_is_valid(tmp_path: Path) -> None:
     path = tmp_path / "base.yaml"
     path.write_text(yaml.safe_dump(BASE, sort_keys=False))
     assert prepare(str(path)).scenario.name == "base"
+
+
+def validate_within(path: str, seconds: float = 10.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "socklab.cli", "validate", path],
+        capture_output=True,
+        text=True,
+        timeout=seconds,  # a hang fails the test
+        check=False,
+    )
+
+
+def test_hostile_files_exit_2_at_once_with_the_reason(tmp_path: Path) -> None:
+    """An alias bomb, a FIFO, a link to /dev/zero, an unhashable key and a name that climbs
+    out of the scenarios folder: each exits 2 within seconds, saying why, no traceback."""
+    levels = ['a: &a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for this, last in zip("bcde", "abcd", strict=True):  # 9**5 strings: harmless, and enough
+        levels.append(f"{this}: &{this} [{', '.join(['*' + last] * 9)}]")
+    (tmp_path / "bomb.yaml").write_text("name: bomb\n" + "\n".join(levels) + "\n")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    (tmp_path / "zero.yaml").symlink_to("/dev/zero")
+    (tmp_path / "unhashable.yaml").write_text("name: x\n? [1, 2]\n: y\n")
+    cases = {
+        str(tmp_path / "bomb.yaml"): "aliases (*name) are not allowed",
+        str(tmp_path / "fifo.yaml"): "not a regular file",
+        str(tmp_path / "zero.yaml"): "not a regular file",
+        str(tmp_path / "unhashable.yaml"): "a key must be plain text",
+        "../../etc/passwd": "is no scenario name",
+    }
+    for path, why in cases.items():
+        done = validate_within(path)
+        assert done.returncode == 2 and why in done.stderr, (path, done.stderr[-500:])
+        assert "Traceback" not in done.stderr
