@@ -33,6 +33,7 @@ from rich.text import Text
 from . import __version__, shipped
 from .errors import BackendUnavailable, ScenarioError, SocklabError
 from .report import model, terminal
+from .report.terminal import visible
 from .run import compare, lab, labs, suite
 from .run.clean import clean
 from .run.execute import (
@@ -57,13 +58,13 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # a path must not w
 def progress(prefix: str, quiet: bool = False) -> Callable[[str], None]:
     if quiet:
         return lambda text: None
-    return lambda text: err.print(f"[dim]{prefix}:[/] {escape(text)}")
+    return lambda text: err.print(f"[dim]{prefix}:[/] {escape(visible(text))}")
 
 
 def cmd_list(args: argparse.Namespace) -> int:
     for name in scenarios.names():
         scen = scenarios.load_named(name)
-        print(f"{name:<18} {scen.title}")
+        print(f"{name:<18} {visible(scen.title)}")
     return EXIT_PASS
 
 
@@ -574,9 +575,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def report_error(error: SocklabError) -> None:
     # Text, not markup: a message may hold brackets (a pattern like ^[a-z]*$, a list).
-    err.print(Text(f"socklab: {error}", style="bold red"))
+    err.print(Text(f"socklab: {visible(str(error))}", style="bold red"))
     if error.hint:
-        err.print(Text(error.hint))
+        err.print(Text(visible(error.hint)))
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.console import Console, Group
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -13,6 +16,19 @@ from .ladder import render_ladder
 from .model import Report, call_text, counter_terms, errnos, paragraphs
 
 CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
+
+# What a program printed, or a scenario file says, may hold escape sequences (a window title,
+# a clipboard write, an erased line replaced by a fake PASSED): shown escaped, never sent raw.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character but newline and tab written as \\xNN."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+def shown(text: str = "", style: str = "") -> Text:
+    return Text(visible(text), style=style)
 
 
 FOLD = 40  # lines of a long timeline or ladder in the terminal, unless --full
@@ -36,10 +52,10 @@ def timeline(report: Report, fold: int | None = FOLD) -> Text:
             more = len(calls) - CALLS_PER_STEP
             entries.append((last, f"{name:<6} ... {more} more calls (observations.json)", False))
     if not entries:
-        return Text("(no packets captured, no calls traced)")
+        return shown("(no packets captured, no calls traced)")
     entries.sort(key=lambda entry: entry[0])
     first = entries[0][0]
-    text = Text()
+    text = shown()
     marked = False
     if fold is not None and len(entries) > fold:
         head, tail = fold * 2 // 3, fold - fold * 2 // 3
@@ -54,7 +70,7 @@ def timeline(report: Report, fold: int | None = FOLD) -> Text:
         if late and not marked:
             text.append("--- after teardown began (not evidence) ---\n", style="dim")
             marked = True
-        text.append(f"{when - first:9.6f}  {line}\n", style="dim" if late else "")
+        text.append(f"{when - first:9.6f}  {visible(line)}\n", style="dim" if late else "")
     return text
 
 
@@ -84,7 +100,7 @@ def steps_table(report: Report) -> Table:
         if not step.traced:
             seen = "no strace record"
         code = "stopped" if step.stopped_by_harness else str(step.exit_code)
-        table.add_row(name, step.host, Text(printed), Text(seen), calls_summary(step), code)
+        table.add_row(name, step.host, shown(printed), shown(seen), calls_summary(step), code)
     return table
 
 
@@ -109,10 +125,10 @@ def verdict_table(report: Report) -> Table:
     for column in ("", "expected", "observed"):
         table.add_column(column)
     for outcome in report.outcomes:
-        mark = Text("PASS", style="green") if outcome.passed else Text("FAIL", style="bold red")
+        mark = shown("PASS", style="green") if outcome.passed else shown("FAIL", style="bold red")
         if outcome.skipped:
-            mark = Text("SKIP", style="yellow")
-        table.add_row(mark, Text(outcome.expected), Text(outcome.observed))
+            mark = shown("SKIP", style="yellow")
+        table.add_row(mark, shown(outcome.expected), shown(outcome.observed))
     return table
 
 
@@ -121,23 +137,23 @@ def render(report: Report, console: Console, full: bool = False) -> None:
     where = f"{report.backend}, Linux {report.kernel}" + (
         f", {report.guest}" if report.guest else ""
     )
-    console.rule(f"[bold]{scen.name}[/]: {scen.title}  ({where})")
+    console.rule(f"[bold]{scen.name}[/]: {escape(visible(scen.title))}  ({where})")
     if report.guest == "qemu-tcg":
         console.print(
-            Text(
+            shown(
                 "Emulated guest (QEMU TCG, about 10x slower than the machine): a timing that "
                 "fails here may be the emulator's, not the kernel's.",
                 style="yellow",
             )
         )
     if report.observations.notes:
-        console.print(Text("Faults: " + "; ".join(report.observations.notes)))
+        console.print(shown("Faults: " + "; ".join(report.observations.notes)))
     for role, argv in report.replacements.items():
         steps = ", ".join(report.played) or "none"
-        console.print(Text(f"Your {role}: {' '.join(argv)} (steps: {steps})", style="bold"))
+        console.print(shown(f"Your {role}: {' '.join(argv)} (steps: {steps})", style="bold"))
     for skipped in report.skipped:
         console.print(
-            Text(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
+            shown(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
         )
     console.print(steps_table(report))
     title = "Calls (strace) and packets (tcpdump), one clock to within about a millisecond"
@@ -147,14 +163,14 @@ def render(report: Report, console: Console, full: bool = False) -> None:
     ladder = render_ladder(
         report.observations.evidence(), list(HOSTS), report.host_of, console.width - 4, fold
     )
-    book = Panel(Text(scen.book.trace.rstrip()), title=Text(f"The book: {scen.book.section}"))
-    ours = Panel(Text("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
+    book = Panel(shown(scen.book.trace.rstrip()), title=shown(f"The book: {scen.book.section}"))
+    ours = Panel(shown("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
     console.print(ours)
     console.print(book)
     body = Group(
-        Text("The book: " + paragraphs(scen.book.shows), style="italic"),
-        Text(""),
-        Text("This kernel: " + paragraphs(scen.explain)),
+        shown("The book: " + paragraphs(scen.book.shows), style="italic"),
+        shown(""),
+        shown("This kernel: " + paragraphs(scen.explain)),
     )
     console.print(Panel(body, title="Book and kernel"))
     counters = counters_table(report)

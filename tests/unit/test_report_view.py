@@ -71,3 +71,18 @@ def test_show_rebuilds_a_run_from_its_folder(tmp_path: Path) -> None:
     assert [o.to_json() for o in again.outcomes] == [o.to_json() for o in rep.outcomes]
     data = json.loads((tmp_path / "report.json").read_text())
     assert data["definition"]["name"] == "refused"
+
+
+def test_escape_sequences_from_a_program_or_a_title_are_shown_escaped(tmp_path: Path) -> None:
+    """A window title, a clipboard write, an erased line replaced by a fake PASSED: what a
+    program prints and what a scenario file says reach the terminal escaped, never raw."""
+    rep = saved_run("refused", tmp_path)
+    hostile = "\x1b]0;pwned\x07\x1b]52;c;ZXZpbA==\x07\x1b[2K\rPASSED"
+    rep.observations.steps["client"].stderr = hostile
+    rep.scenario = rep.scenario.model_copy(update={"title": "t\x1b[2Kfake"})
+    out = io.StringIO()
+    console = Console(file=out, width=120, highlight=False, force_terminal=True)
+    terminal.render(rep, console)
+    shown = out.getvalue()
+    assert "\x1b]" not in shown and "\x1b[2K" not in shown and "\x07" not in shown
+    assert "\\x1b]0;pwned" in shown and "\\x1b[2Kfake" in shown
