@@ -322,7 +322,7 @@ class Execution:
                 time.sleep(min(0.25, left))
         elif step.signal is not None:
             self.progress(f"SIG{step.signal.signal} to {step.signal.step}")
-            # To the program only: strace would die of a SIGUSR1 meant for it.
+            # To the step's processes only: the strace following them has a tag of its own.
             tag = self._process(step.signal.step).tag
             reached = 0
             for pid in tagged_pids(tag):
