@@ -28,6 +28,7 @@ from .observe.observations import StepResult
 from .observe.pcap import Packet, read_pcap
 from .run.clean import clean
 from .run.execute import default_backend, make_backend, new_rundir
+from .run.plan import mount_dir
 from .run.runner import Execution
 from .scenario import model as scenarios
 from .scenario.expectations import PacketPattern
@@ -114,7 +115,7 @@ class Socklab:
         rundir = new_rundir(scen.name, run_id)
         clean(lambda text: None, docker_too=chosen == "compose")
         lock = RunLock(run_id).acquire()
-        folder = Path(mount).resolve() if mount is not None else None
+        folder = mount_dir(str(mount), Path.cwd()) if mount is not None else None
         try:
             execution = Execution(
                 scen, make_backend(chosen, run_id, rundir, folder), rundir, lambda t: None, folder

@@ -14,6 +14,7 @@ from ..scenario import model as scenarios
 from ..scenario.model import Scenario
 from ..scenario.roles import Skipped, check_commands, command_argv, replace
 from ..scenario.schema import kernel_fact
+from ..testbed.ownership import RUNS_DIR
 
 
 @dataclass
@@ -78,11 +79,53 @@ def scenario_file(name: str) -> Path:
     return Path(name) if name.endswith((".yaml", ".yml")) else scenarios.path_of(name)
 
 
+# Folders of the machine a host must never see, even read-only: the system's (/run holds
+# Docker's socket, /etc the shadow file), and the tops of where people keep everything.
+SYSTEM = tuple(
+    Path(folder)
+    for folder in [
+        "/bin",
+        "/boot",
+        "/dev",
+        "/etc",
+        "/lib",
+        "/lib32",
+        "/lib64",
+        "/proc",
+        "/run",
+        "/sbin",
+        "/srv",
+        "/sys",
+        "/usr",
+        "/var",
+    ]
+)
+TOPS = (Path("/"), Path("/home"), Path("/root"), Path("/tmp"), Path("/mnt"), Path("/media"))
+
+
 def mount_dir(text: str, base: Path) -> Path:
     path = (base / text).resolve()
     if not path.is_dir():
         raise ScenarioError(f"mount: {path} is not a directory")
+    check_mountable(path)
     return path
+
+
+def check_mountable(path: Path) -> None:
+    """A folder of programs only: never a system folder, the top of a tree of people's files,
+    socklab's runs folder, or a folder that holds it (a program would read other runs)."""
+    runs = RUNS_DIR.resolve()
+    why = None
+    if path in TOPS or any(path == top or path.is_relative_to(top) for top in SYSTEM):
+        why = "a system folder"
+    elif runs.is_relative_to(path) or path.is_relative_to(runs):
+        why = f"it holds socklab's runs ({runs})"
+    if why is not None:
+        raise ScenarioError(
+            f"mount: {path} may not be shown to the hosts: {why}",
+            hint="mount a folder that holds only your programs (a runs folder elsewhere: "
+            "SOCKLAB_RUNS=...)",
+        )
 
 
 def prepare(
@@ -106,6 +149,8 @@ def prepare(
         # `--client ./mycode/cli` with no --mount: the program's own directory is mounted.
         exes = [Path(argv[0]) for argv in replacements.values() if argv[0].startswith("/")]
         chosen = exes[0].parent if exes else None
+        if chosen is not None:
+            check_mountable(chosen)
     for role, argv in replacements.items():
         exe = Path(argv[0])
         if exe.is_absolute() and chosen is not None and not exe.is_relative_to(chosen):

@@ -136,3 +136,23 @@ def test_a_program_that_plays_no_step_or_an_empty_one_is_a_usage_error() -> None
     client = "harness/programs/c/bin/daytimetcpcli"
     nowhere = socklab("run", "udp-echo", "--client", client, "--backend", "netns")
     assert nowhere.returncode == 2 and "--client plays no step of udp-echo" in nowhere.stderr
+
+
+def test_a_mount_of_a_system_folder_or_of_the_runs_is_refused(tmp_path: Path) -> None:
+    """`mount:` shows a folder of programs, read-only, in every host: never /run (Docker's
+    socket), /etc (the shadow file), a top like / or /root, or a folder holding the runs."""
+    for folder, why in (
+        ("/run", "a system folder"),
+        ("/etc", "a system folder"),
+        ("/", "a system folder"),
+    ):
+        mine = tmp_path / "mine.yaml"
+        mine.write_text(
+            "name: mine\ntitle: t\nbook: {section: s, shows: s, trace: t}\nexplain: e\n"
+            f"mount: {folder}\nsteps:\n  - run: {{name: c, host: client, command: ['true']}}\n"
+            "expect:\n  - exit: {step: c, code: 0}\n"
+        )
+        done = socklab("validate", str(mine))
+        assert done.returncode == 2 and why in done.stderr, (folder, done.stderr)
+    here = socklab("run", "refused", "--mount", ".", "--backend", "netns")  # ./runs is in it
+    assert here.returncode == 2 and "it holds socklab's runs" in here.stderr
