@@ -38,11 +38,11 @@ from .run import compare, lab, labs, suite
 from .run.clean import clean
 from .run.execute import (
     BACKENDS,
-    EXIT_ENV,
     EXIT_FAIL,
     EXIT_PASS,
     EXIT_USAGE,
     default_backend,
+    exit_code_of,
     require_root,
     run_plan,
 )
@@ -554,12 +554,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             stopping.settle()  # the work is over: a late Ctrl-C must not turn exit 130 into -2
         return code
-    except ScenarioError as error:
-        report_error(error)
-        return EXIT_USAGE
     except SocklabError as error:
         report_error(error)
-        return EXIT_ENV
+        return exit_code_of(error)
     except BrokenPipeError:
         # `socklab list | head`: the reader is gone, which is no error of socklab's; end as a
         # program killed by SIGPIPE would, without a traceback (and without Python's own
