@@ -16,6 +16,7 @@ from ..observe.strace import Call
 from ..scenario.consistency import loopback
 from ..scenario.expectations import (
     Balance,
+    Blocked,
     Counter,
     Elapsed,
     Errno,
@@ -30,6 +31,7 @@ from ..scenario.expectations import (
     Timing,
     Value,
 )
+from ..scenario.terms import call_names
 from ..scenario.terms import evaluate as formula
 
 ICMP_NAMES = {
@@ -74,15 +76,39 @@ def occurs(needle: str, line: str) -> bool:
     return re.search(pattern, line) is not None
 
 
+def stopped_inside(obs: Observations, name: str) -> tuple[str, list[Call]]:
+    """What the step was doing when the harness stopped it, as its trace shows: the calls it
+    was inside (begun, never returned), and the words for the report."""
+    step = obs.steps[name]
+    if not step.stopped_by_harness:
+        return f"exited {step.exit_code} by itself", []
+    if not step.traced:
+        return "stopped by the harness; no strace record says it was blocked", []
+    inside = obs.unfinished(name)
+    if not inside:
+        return "stopped by the harness inside no traced call (running, not blocked)", []
+    calls = ", ".join(sorted({f"{c.name}()" for c in inside}))
+    return f"stopped by the harness at its deadline, inside {calls}", inside
+
+
 def check_exit(spec: Exit, obs: Observations) -> Outcome:
     step = obs.steps[spec.step]
-    blocked = "still blocked at its deadline, stopped by the harness"
-    seen = blocked if step.stopped_by_harness else str(step.exit_code)
     if spec.code is None:
         want = f"{spec.step} is still blocked at its deadline"
-        return Outcome("exit", want, seen, step.stopped_by_harness)
+        seen, inside = stopped_inside(obs, spec.step)
+        return Outcome("exit", want, seen, bool(inside))
+    seen = (
+        "stopped by the harness at its deadline" if step.stopped_by_harness else str(step.exit_code)
+    )
     ok = step.exit_code == spec.code and not step.stopped_by_harness
     return Outcome("exit", f"{spec.step} exits {spec.code}", seen, ok)
+
+
+def check_blocked(spec: Blocked, obs: Observations) -> Outcome:
+    want = f"{spec.step} is still blocked in {spec.call}() at its deadline"
+    seen, inside = stopped_inside(obs, spec.step)
+    names = call_names(spec.call)
+    return Outcome("blocked", want, seen, any(c.name in names for c in inside))
 
 
 def check_output(spec: Output, obs: Observations) -> Outcome:
@@ -255,21 +281,12 @@ def check_packets(spec: Packets, obs: Observations) -> Outcome:
 
 def check_count(spec: PacketCount, obs: Observations) -> Outcome:
     top = "" if spec.max is None else f"..{spec.max}"
-    until = f" before {spec.until}" if spec.until else ""
-    want = f"{spec.min}{top} of [{describe(spec.match)}]{until}"
+    want = f"{spec.min}{top} of [{describe(spec.match)}]"
     failed = no_evidence("packet_count", want, obs)
     if failed:
         return failed
     match = matcher(spec.match, obs)
-    limit = float("inf")
-    if spec.until is not None:
-        step, _, event = spec.until.partition(".")
-        found = next((e for e in obs.steps[step].events if e.get("event") == event), None)
-        when = found.get("t") if found is not None else None
-        if not isinstance(when, int | float):
-            return Outcome("packet_count", want, f"no timed {event} event from {step}", False)
-        limit = float(when)
-    count = sum(1 for p in obs.evidence() if match(p) and p.time < limit)
+    count = sum(1 for p in obs.evidence() if match(p))
     ok = count >= spec.min and (spec.max is None or count <= spec.max)
     return Outcome("packet_count", want, str(count), ok)
 
@@ -321,7 +338,7 @@ def bound(text: float | str | None, obs: Observations) -> tuple[float | None, st
     """A bound's value, and how the expectation shows it: a formula with what it came to."""
     if text is None or isinstance(text, float | int):
         return text, "" if text is None else f"{text:g}"
-    value = formula(text, lambda term: number_or_none(lookup(term, obs, last=True)))
+    value = formula(text, lambda term: number_or_none(lookup(term, obs)))
     return value, f"{text} = {'?' if value is None else f'{value:g}'}"
 
 
@@ -359,6 +376,7 @@ def check_processes(spec: ProcessCount, obs: Observations) -> Outcome:
 
 CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
     "exit": check_exit,
+    "blocked": check_blocked,
     "output": check_output,
     "errno": check_errno,
     "elapsed": check_elapsed,

@@ -1,7 +1,10 @@
-"""Kernel counters of a host: /proc/net/snmp and /proc/net/netstat, as `Group.Name` -> value.
+"""Kernel counters of a host: /proc/net/snmp and /proc/net/netstat, as `Group.Name` -> value,
+and the accept queues of its listening TCP sockets, as `listen.PORT.queued`.
 
 The book runs `netstat -s` before and after; these are the files netstat reads, per network
-namespace, so each testbed host has its own (Udp.RcvbufErrors, TcpExt.ListenDrops ...).
+namespace, so each testbed host has its own (Udp.RcvbufErrors, TcpExt.ListenDrops ...). The
+harness reads them from the machine, in the host's namespace: no program in the host can change
+what they say except by what it does to the kernel.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 from ..testbed.nsenter import read_proc_net
 
 FILES = ("snmp", "netstat")
+LISTEN = "0A"  # TCP_LISTEN in /proc/net/tcp's `st` column
 
 
 def parse(text: str) -> dict[str, int]:
@@ -25,8 +29,30 @@ def parse(text: str) -> dict[str, int]:
     return counters
 
 
+def listeners(text: str) -> dict[str, int]:
+    """/proc/net/tcp{,6}: for a listening socket the kernel prints its accept queue's length
+    (sk_ack_backlog) as rx_queue; tx_queue is 0. A port listened on twice adds up."""
+    found: dict[str, int] = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 5 or fields[3] != LISTEN:
+            continue
+        port = int(fields[1].rsplit(":", 1)[1], 16)
+        queued = int(fields[4].split(":")[1], 16)
+        key = f"listen.{port}.queued"
+        found[key] = found.get(key, 0) + queued
+    return found
+
+
 def snapshot(netns: str) -> dict[str, int]:
     counters: dict[str, int] = {}
     for name in FILES:
         counters.update(parse(read_proc_net(netns, name)))
+    for name in ("tcp", "tcp6"):
+        try:
+            text = read_proc_net(netns, name)
+        except FileNotFoundError:  # a kernel without IPv6
+            continue
+        for key, value in listeners(text).items():
+            counters[key] = counters.get(key, 0) + value
     return counters

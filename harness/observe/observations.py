@@ -147,14 +147,35 @@ class Observations:
         """The step's calls of this name that began inside the window; one that returned after
         the window closed is shown as still blocked then (its result was the harness's)."""
         names = call_names(name)
+        return [call for call in self.windowed(step) if call.name in names]
+
+    def windowed(self, step: str) -> list[Call]:
         found = []
         for call in self.steps[step].calls:
-            if call.name not in names or call.start >= self.window_end:
+            if call.start >= self.window_end:
                 continue
             if call.end is not None and call.end >= self.window_end:
                 call = replace(call, duration=None, result=None, errno=None)
             found.append(call)
         return found
+
+    def unfinished(self, step: str) -> list[Call]:
+        """The calls the step was inside when the harness stopped it: begun and never returned
+        (killed inside), or a process's last call, cut by the harness's signal (`= ?
+        ERESTARTSYS`: the process died in its handler or by the signal, never back in the
+        call's caller)."""
+        calls = self.windowed(step)
+        last = {call.pid: call for call in calls}
+        return [
+            call
+            for call in calls
+            if call.blocked
+            or (
+                call.result is None
+                and (call.errno or "").startswith("ERESTART")
+                and last[call.pid] is call
+            )
+        ]
 
     def first_call(self, step: str, name: str) -> Call | None:
         found = self.calls(step, name)
@@ -281,22 +302,8 @@ def call_field(obs: Observations, step: str, name: str, key: str) -> Any:
     return call.result
 
 
-def event_field(
-    obs: Observations, step: str, event: str, keys: Sequence[str], last: bool = False
-) -> Any:
-    """A field of the first (or last: a running total) event of this kind a program emitted."""
-    if step not in obs.steps:
-        return None
-    found = [e for e in obs.steps[step].events if e.get("event") == event]
-    value: Any = (found[-1] if last else found[0]) if found else None
-    for key in keys:
-        if isinstance(value, dict) and key in value:
-            value = value[key]
-        elif isinstance(value, list) and key.isdigit() and int(key) < len(value):
-            value = value[int(key)]
-        else:
-            return None
-    return value
+def counter_value(obs: Observations, snapshot: str, key: str) -> int | None:
+    return obs.counters.get(snapshot, {}).get(key)
 
 
 def counter_delta(obs: Observations, before: str, after: str, key: str) -> int | None:
@@ -307,22 +314,21 @@ def counter_delta(obs: Observations, before: str, after: str, key: str) -> int |
     return obs.counters[after][key] - obs.counters[before].get(key, 0)
 
 
-def lookup(term: Term, obs: Observations, last: bool = False) -> Any:
+def lookup(term: Term, obs: Observations) -> Any:
     if term.kind == "counter":
+        if len(term.parts) == 2:
+            return counter_value(obs, *term.parts)
         return counter_delta(obs, *term.parts)
     if term.kind == "sysctl":
         return obs.sysctls.get(":".join(term.parts))
-    if term.kind == "call":
-        return call_field(obs, *term.parts)
-    step, event, *keys = term.parts
-    return event_field(obs, step, event, keys, last)
+    return call_field(obs, *term.parts)
 
 
 def number(text: str, obs: Observations) -> int | float | None:
     """A sum of terms, or None when any term is missing."""
     total: int | float = 0
     for term in terms_of(text):
-        value = lookup(term, obs, last=True)
+        value = lookup(term, obs)
         if not isinstance(value, int | float) or isinstance(value, bool):
             return None
         total += value
@@ -330,7 +336,7 @@ def number(text: str, obs: Observations) -> int | float | None:
 
 
 def resolve(text: str, obs: Observations) -> str:
-    """Fill address names and {call...}/{event...} in an expectation's text; a missing value
+    """Fill address names and {call...}/{counter...} in an expectation's text; a missing value
     reads `<no ...>`."""
 
     def one(match: re.Match[str]) -> str:

@@ -19,7 +19,7 @@ import jinja2
 from ..observe.pcap import Packet
 from ..scenario.topology import HOSTS
 from .ladder import endpoints, label, note
-from .model import Report, call_text, counter_terms, errnos, paragraphs
+from .model import Report, call_text, counter_rows, errnos, paragraphs
 
 ROW = 20  # pixels between two packets, at least
 PX_PER_S = 80  # pixels per second of a gap, up to BREAK_S
@@ -146,11 +146,10 @@ def report_page(report: Report) -> str:
                 "calls": [call_text(call) for call in step.calls],
             }
         )
-    counters = []
-    for before, after, key in counter_terms(report):
-        old, new = obs.counters.get(before, {}).get(key), obs.counters.get(after, {}).get(key)
-        delta = "-" if old is None or new is None else f"{new - old:+d}"
-        counters.append((key, f"{before} -> {after}", old, new, delta))
+    counters = [
+        (key, snapshots, "-" if old is None else old, new, delta)
+        for key, snapshots, old, new, delta in counter_rows(report)
+    ]
     scen = report.scenario
 
     return (

@@ -82,11 +82,8 @@ class Report:
             "skipped": [s.to_json() for s in self.skipped],
             "mechanisms": obs.mechanisms,
             "counters": {
-                f"{key} ({before} -> {after})": {
-                    "before": obs.counters.get(before, {}).get(key),
-                    "after": obs.counters.get(after, {}).get(key),
-                }
-                for before, after, key in counter_terms(self)
+                f"{key} ({snapshots})": {"before": old, "after": new}
+                for key, snapshots, old, new, _ in counter_rows(self)
             },
             "addresses": obs.addresses,
             "packets": [
@@ -131,9 +128,10 @@ def call_text(call: Call) -> str:
     return f"{call.name}({where}) = {result}  <{call.duration:.6f} s>"
 
 
-def counter_terms(report: Report) -> list[tuple[str, str, str]]:
-    """(before, after, key) for every counter an expectation reads."""
-    found: list[tuple[str, str, str]] = []
+def counter_terms(report: Report) -> list[tuple[str | None, str, str]]:
+    """(before, after, key) for every counter an expectation reads; before is None for a
+    value read at one snapshot (a listener's accept queue)."""
+    found: list[tuple[str | None, str, str]] = []
     for expectation in report.scenario.expect:
         body = expectation.body()
         texts = [getattr(body, name, None) for name in ("of", "equals")]
@@ -146,9 +144,29 @@ def counter_terms(report: Report) -> list[tuple[str, str, str]]:
             except TermError:
                 continue  # validation refused it already
             for term in terms:
-                if term.kind == "counter" and term.parts not in found:
-                    found.append((term.parts[0], term.parts[1], term.parts[2]))
+                if term.kind != "counter":
+                    continue
+                *before, after, key = term.parts
+                entry = (before[0] if before else None, after, key)
+                if entry not in found:
+                    found.append(entry)
     return found
+
+
+def counter_rows(report: Report) -> list[tuple[str, str, int | None, int | None, str]]:
+    """(key, snapshots, before, after, delta) for the counters table: netstat -s before and
+    after, or a value at one snapshot (no before, no delta)."""
+    snaps = report.observations.counters
+    rows: list[tuple[str, str, int | None, int | None, str]] = []
+    for before, after, key in counter_terms(report):
+        new = snaps.get(after, {}).get(key)
+        if before is None:
+            rows.append((key, after, None, new, "-"))
+            continue
+        old = snaps.get(before, {}).get(key)
+        delta = "-" if old is None or new is None else f"{new - old:+d}"
+        rows.append((key, f"{before} -> {after}", old, new, delta))
+    return rows
 
 
 def load(rundir: Path) -> Report:

@@ -13,7 +13,7 @@ from rich.text import Text
 from ..observe.observations import StepResult, distinct
 from ..scenario.topology import HOSTS
 from .ladder import render_ladder
-from .model import Report, call_text, counter_terms, errnos, paragraphs
+from .model import Report, call_text, counter_rows, errnos, paragraphs
 
 CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
 
@@ -106,17 +106,14 @@ def steps_table(report: Report) -> Table:
 
 def counters_table(report: Report) -> Table | None:
     """The book's `netstat -s` before and after, for the counters the run is judged on."""
-    terms = counter_terms(report)
-    if not terms:
+    rows = counter_rows(report)
+    if not rows:
         return None
-    snaps = report.observations.counters
     table = Table(title="Kernel counters (/proc/net/snmp, /proc/net/netstat), as netstat -s")
     for column in ("counter", "snapshot", "before", "after", "delta"):
         table.add_column(column)
-    for before, after, key in terms:
-        old, new = snaps.get(before, {}).get(key), snaps.get(after, {}).get(key)
-        delta = "-" if old is None or new is None else f"{new - old:+d}"
-        table.add_row(key, f"{before} -> {after}", str(old), str(new), delta)
+    for key, snapshots, old, new, delta in rows:
+        table.add_row(key, snapshots, "-" if old is None else str(old), str(new), delta)
     return table
 
 

@@ -110,19 +110,21 @@ def table(names: Sequence[str], columns: Sequence[Column]) -> Table:
 
 
 def queued(result: Result | None) -> dict[int, int]:
-    """backlog -> connections queued, from a backlog run's report (steps bN, event queued)."""
+    """backlog -> connections queued, from a backlog run's observations: snapshot qN holds
+    the accept queue of the listener with backlog N (listen.PORT.queued, read by the harness)."""
     if result is None or not result.rundir:
         return {}
     try:
-        steps = json.loads((Path(result.rundir) / "report.json").read_text())["steps"]
-    except (OSError, ValueError, KeyError):
+        snapshots = json.loads((Path(result.rundir) / "observations.json").read_text())["counters"]
+    except (OSError, ValueError, KeyError, TypeError):
         return {}
     counts = {}
-    for name, step in steps.items():
-        if name[:1] == "b" and name[1:].isdigit():
-            found = [e for e in step.get("events", []) if e.get("event") == "queued"]
-            if found and isinstance(found[-1].get("count"), int):
-                counts[int(name[1:])] = found[-1]["count"]
+    for name, values in snapshots.items():
+        if name[:1] != "q" or not name[1:].isdigit() or not isinstance(values, dict):
+            continue
+        found = [v for k, v in values.items() if k.startswith("listen.") and k.endswith(".queued")]
+        if len(found) == 1 and isinstance(found[0], int):
+            counts[int(name[1:])] = found[0]
     return counts
 
 

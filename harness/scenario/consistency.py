@@ -34,7 +34,10 @@ def loopback(text: str) -> bool:
 
 
 def address_problem(
-    name: str, steps: set[str], untraced: frozenset[str] | set[str] = frozenset()
+    name: str,
+    steps: set[str],
+    untraced: frozenset[str] | set[str] = frozenset(),
+    snapshots: frozenset[str] | set[str] = frozenset(),
 ) -> str | None:
     """None if `name` (a placeholder's inside) names something a run can fill."""
     parts = name.split(".")
@@ -48,6 +51,12 @@ def address_problem(
         if name in ADDRESS_NAMES:
             return None
         return f"{{{name}}}: unknown name; known: {', '.join(sorted(ADDRESS_NAMES))}"
+    if term.kind == "counter":
+        return (
+            None
+            if term.parts[0] in snapshots
+            else f"{{{name}}}: no snapshot named {term.parts[0]!r}"
+        )
     if term.parts[0] not in steps:
         return f"{{{name}}}: no step named {term.parts[0]!r}"
     if term.kind == "call" and term.parts[0] in untraced:
@@ -77,7 +86,7 @@ def problems(data: dict[str, Any], steps: set[str], snapshots: set[str]) -> list
         if path.startswith(("book.", "explain", "title")):
             continue  # prose: braces there are the book's, not placeholders
         for name in placeholders(text):
-            problem = address_problem(name, steps, untraced)
+            problem = address_problem(name, steps, untraced, snapshots)
             if problem:
                 found.append(f"{path}: {problem}")
     for index, step in enumerate(data.get("steps", [])):
@@ -93,7 +102,10 @@ def problems(data: dict[str, Any], steps: set[str], snapshots: set[str]) -> list
             expectation, f"expect.{index}", steps, snapshots, captured, untraced
         )
         kind, body = next((k, v) for k, v in expectation.items() if v is not None)
-        if kind in ("errno", "elapsed") and body["step"] in untraced:
+        judged_by_calls = kind in ("errno", "elapsed", "blocked")
+        if kind == "exit" and body.get("code") is None:
+            judged_by_calls = True  # still blocked: seen in the trace
+        if judged_by_calls and body["step"] in untraced:
             found.append(
                 f"expect.{index}.{kind}.step: {body['step']!r} is untraced: its calls are not "
                 "recorded"
@@ -138,10 +150,6 @@ def expectation_problems(
     for key in ("before", "after", "snapshot"):
         if key in body and body[key] not in snaps:
             found.append(f"{where}.{key}: no snapshot named {body[key]!r}")
-    if kind == "packet_count" and body.get("until"):
-        step = str(body["until"]).split(".", 1)[0]
-        if step not in steps:
-            found.append(f"{where}.until: no step named {step!r}")
     term_texts = [(f"{where}.of", body.get("of")), (f"{where}.equals", body.get("equals"))]
     term_texts += [(f"{where}.terms.{i}", t) for i, t in enumerate(body.get("terms") or [])]
     if kind == "value":  # a bound may be a formula of terms
@@ -163,7 +171,7 @@ def expectation_problems(
                     if term.parts[0] not in HOSTS:
                         found.append(f"{field}: no host named {term.parts[0]!r}")
                 elif term.kind == "counter":
-                    missing = [s for s in term.parts[:2] if s not in snaps]
+                    missing = [s for s in term.parts[:-1] if s not in snaps]
                     if missing:
                         found.append(f"{field}: no snapshot named {missing[0]!r}")
                 elif term.parts[0] not in steps:

@@ -24,10 +24,19 @@ def bounded(low: float | None, high: float | None) -> None:
 
 
 class Exit(Strict):
-    """The exit status; null means the program was still blocked at its deadline."""
+    """The exit status; null means the program was still blocked at its deadline: stopped by
+    the harness while inside a system call its trace shows begun and never returned."""
 
     step: str
     code: int | None
+
+
+class Blocked(Strict):
+    """The step was still inside this system call when the harness stopped it at its deadline:
+    seen in its trace (the call began and never returned), never inferred from its running."""
+
+    step: str
+    call: str = Field(pattern=CALL_NAME)
 
 
 class Output(Strict):
@@ -90,9 +99,6 @@ class PacketCount(Strict):
     match: PacketPattern
     min: int = 0
     max: int | None = None
-    until: str | None = Field(
-        default=None, description="STEP.EVENT: count only packets before that event's time"
-    )
 
     @model_validator(mode="after")
     def a_bound(self) -> PacketCount:
@@ -124,7 +130,7 @@ class Counter(Strict):
 
 
 class Balance(Strict):
-    """Terms that must add up exactly: `event:STEP.EVENT.FIELD` or `counter:BEFORE:AFTER:KEY`."""
+    """Terms that must add up exactly: `call:STEP.CALL.FIELD` or `counter:BEFORE:AFTER:KEY`."""
 
     terms: list[str] = Field(min_length=1)
     equals: str
@@ -132,13 +138,14 @@ class Balance(Strict):
 
 class Same(Strict):
     """Several views of one value agree, e.g. the client's getsockname port, the port the
-    server's accept() returned, and the source port of the SYN: `{event.STEP.EVENT.field}`."""
+    server's accept() returned: `{call.STEP.CALL.port}`."""
 
     values: list[str] = Field(min_length=2)
 
 
 class Value(Strict):
-    """A number the run produced (`event:STEP.EVENT.FIELD` or `counter:A:B:KEY`) in a range.
+    """A number the run produced (`call:STEP.CALL.FIELD`, `counter:A:B:KEY` for a change,
+    `counter:SNAPSHOT:KEY` for a value) in a range.
     A bound may be a formula of terms, e.g. `2 * min(225280, sysctl:server:net.core.rmem_max)`:
     what the kernel's rule gives for the settings this run had."""
 
@@ -173,6 +180,7 @@ class ProcessCount(Strict):
 class Expectation(OneOf):
     choices = (
         "exit",
+        "blocked",
         "output",
         "errno",
         "elapsed",
@@ -189,6 +197,7 @@ class Expectation(OneOf):
         default=None, description="judged only on kernels where this holds; else skipped"
     )
     exit: Exit | None = None
+    blocked: Blocked | None = None
     output: Output | None = None
     errno: Errno | None = None
     elapsed: Elapsed | None = None

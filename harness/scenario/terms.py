@@ -2,10 +2,14 @@
 
 `{client}`, `{lan1.unassigned}`            addresses of the testbed
 `{call.STEP.CALL.FIELD}`                    a field of the step's first such system call
-`{event.STEP.EVENT.FIELD...}`               a field a built-in program reported
-`call:STEP.CALL.FIELD`, `event:STEP.EVENT.FIELD`, `counter:BEFORE:AFTER:KEY`, joined by ` + `
+`{counter.SNAPSHOT.KEY}`                    a kernel counter at a snapshot
+`call:STEP.CALL.FIELD`, `counter:BEFORE:AFTER:KEY` (the change), `counter:SNAPSHOT:KEY` (the
+value), joined by ` + `
 `sysctl:HOST:KEY`                           a setting as the host's namespace read it in the run
 A value's bounds may be formulas of terms and numbers: `2 * min(225280, sysctl:server:KEY)`.
+
+Every term is something the harness observed from outside the hosts (a traced call, a counter
+or a setting read from the host's namespace); nothing a program says about itself is a term.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ def call_names(name: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Term:
-    """One reference into the observations: `kind` is call, event or counter."""
+    """One reference into the observations: `kind` is call, counter or sysctl."""
 
     kind: str
     parts: tuple[str, ...]
@@ -46,14 +50,21 @@ class TermError(ValueError):
 
 
 def parse_term(text: str) -> Term:
-    """`call:STEP.CALL.FIELD`, `event:STEP.EVENT.FIELD...` or `counter:BEFORE:AFTER:KEY`."""
+    """`call:STEP.CALL.FIELD`, `counter:BEFORE:AFTER:KEY`, `counter:SNAPSHOT:KEY` or
+    `sysctl:HOST:KEY`."""
     kind, sep, rest = text.partition(":")
+    if kind == "event":
+        raise TermError(
+            f"{text!r}: event: terms are gone, a program's report about itself is not evidence; "
+            "use what the harness observes: call:STEP.CALL.FIELD, counter:SNAPSHOT:KEY "
+            "(listen.PORT.queued is a listener's accept queue)"
+        )
     if not sep:
-        raise TermError(f"{text!r}: expected call:..., event:..., counter:... or sysctl:...")
+        raise TermError(f"{text!r}: expected call:..., counter:... or sysctl:...")
     if kind == "counter":
         parts = tuple(rest.split(":"))
-        if len(parts) != 3 or not all(parts):
-            raise TermError(f"{text!r}: expected counter:BEFORE:AFTER:KEY")
+        if len(parts) not in (2, 3) or not all(parts):
+            raise TermError(f"{text!r}: expected counter:BEFORE:AFTER:KEY or counter:SNAPSHOT:KEY")
         return Term(kind, parts)
     if kind == "sysctl":
         parts = tuple(rest.split(":"))
@@ -63,9 +74,9 @@ def parse_term(text: str) -> Term:
             )
         return Term(kind, parts)
     parts = tuple(rest.split("."))
-    if kind not in ("call", "event") or len(parts) < 3 or not all(parts):
-        raise TermError(f"{text!r}: expected {kind}:STEP.NAME.FIELD")
-    if kind == "call" and (len(parts) != 3 or parts[2] not in CALL_FIELDS):
+    if kind != "call" or len(parts) != 3 or not all(parts):
+        raise TermError(f"{text!r}: expected call:..., counter:... or sysctl:...")
+    if parts[2] not in CALL_FIELDS:
         raise TermError(f"{text!r}: a call field is one of {', '.join(CALL_FIELDS)}")
     return Term(kind, parts)
 
@@ -79,8 +90,11 @@ def placeholders(text: str) -> list[str]:
 
 
 def placeholder_term(key: str) -> Term | None:
-    """`{call.S.C.F}` / `{event.S.E.F}` as a term; None for an address name."""
+    """`{call.S.C.F}` / `{counter.SNAPSHOT.KEY}` as a term; None for an address name."""
     kind, _, rest = key.partition(".")
+    if kind == "counter" and rest:
+        snapshot, _, name = rest.partition(".")
+        return parse_term(f"counter:{snapshot}:{name}")
     if kind in ("call", "event") and rest:
         return parse_term(f"{kind}:{rest}")
     return None

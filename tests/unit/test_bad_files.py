@@ -221,7 +221,7 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     (
         "value-bad-term",
         append("expect", {"value": {"of": "client.connect", "max": 1}}),
-        "expected call:..., event:..., counter:... or sysctl:...",
+        "expected call:..., counter:... or sysctl:...",
     ),
     (
         "value-bad-call-field",

@@ -55,8 +55,8 @@ def test_backlog_gets_a_row_per_backlog_value(tmp_path: Path) -> None:
     for kernel, extra in (("a", 1), ("b", 3)):
         folder = tmp_path / kernel
         folder.mkdir()
-        steps = {f"b{b}": {"events": [{"event": "queued", "count": b + extra}]} for b in range(3)}
-        (folder / "report.json").write_text(json.dumps({"steps": steps}))
+        snapshots = {f"q{b}": {f"listen.{9100 + b}.queued": b + extra} for b in range(3)}
+        (folder / "observations.json").write_text(json.dumps({"counters": snapshots}))
         folders.append(folder)
     columns = [
         compare.Column(k, "6.x", False, [Result("backlog", "pass", 1.0, "h", "b", [], str(f))])

@@ -74,9 +74,35 @@ def test_exit_fails_on_another_status() -> None:
 
 def test_exit_fails_when_the_harness_stopped_the_program() -> None:
     _, obs = recorded("refused")
+    obs = with_call(obs, "client", "connect", duration=None, result=None, errno=None)
     obs.steps["client"].stopped_by_harness = True
     assert not judge({"exit": {"step": "client", "code": 1}}, obs).passed
     assert judge({"exit": {"step": "client", "code": None}}, obs).passed
+
+
+def test_still_blocked_is_seen_in_the_trace_not_inferred_from_running() -> None:
+    """Stopped by the harness, but inside no call (a busy loop, or a trace that shows every
+    call returned): not blocked. Stopped inside connect(): blocked in connect, not in recv."""
+    _, obs = recorded("refused")
+    obs.steps["client"].stopped_by_harness = True
+    running = judge({"exit": {"step": "client", "code": None}}, obs)
+    assert not running.passed and "inside no traced call" in running.observed
+    assert not judge({"blocked": {"step": "client", "call": "connect"}}, obs).passed
+    inside = with_call(obs, "client", "connect", duration=None, result=None, errno=None)
+    assert judge({"blocked": {"step": "client", "call": "connect"}}, inside).passed
+    assert not judge({"blocked": {"step": "client", "call": "recv"}}, inside).passed
+    # The harness's SIGTERM cut the call: strace shows "= ? ERESTARTSYS <2.9>" as its end.
+    cut = with_call(obs, "client", "connect", result=None, errno="ERESTARTSYS")
+    cut.steps["client"].calls = cut.steps["client"].calls[
+        : 1 + next(i for i, c in enumerate(cut.steps["client"].calls) if c.name == "connect")
+    ]
+    assert judge({"blocked": {"step": "client", "call": "connect"}}, cut).passed
+    untraced = copy.deepcopy(inside)
+    untraced.steps["client"].traced = False
+    assert not judge({"blocked": {"step": "client", "call": "connect"}}, untraced).passed
+    exited = copy.deepcopy(inside)
+    exited.steps["client"].stopped_by_harness = False
+    assert not judge({"blocked": {"step": "client", "call": "connect"}}, exited).passed
 
 
 def test_a_blocked_expectation_fails_when_the_program_ended_by_itself() -> None:
