@@ -208,15 +208,28 @@ def matcher(pattern: PacketPattern, obs: Observations) -> Callable[[Packet], boo
     addresses = obs.addresses
     sport, dport = port_of(pattern.sport, obs), port_of(pattern.dport, obs)
 
-    def address(name: str | None) -> set[str] | None:
+    def address(name: str | None) -> Callable[[str], bool]:
+        """A host's addresses (`router`: both of its own), one address, or a subnet
+        (`lan1.subnet`) matched as a prefix: every name matches what it names."""
         if name is None:
-            return None
+            return lambda _: True
         found = {
             addr for key, addr in addresses.items() if key == name or key.startswith(name + ".")
         }
         # Validation let through only known names and loopback literals; nothing else may
         # become a literal that silently matches nothing.
-        return found or ({name} if loopback(name) else set())
+        found = found or ({name} if loopback(name) else set())
+        nets = [ipaddress.ip_network(a) for a in found if "/" in a]
+        hosts = {a for a in found if "/" not in a}
+
+        def has(addr: str) -> bool:
+            if addr in hosts:
+                return True
+            with contextlib.suppress(ValueError):
+                return any(ipaddress.ip_address(addr) in net for net in nets)
+            return False
+
+        return has
 
     src, dst = address(pattern.from_), address(pattern.to)
 
@@ -224,8 +237,9 @@ def matcher(pattern: PacketPattern, obs: Observations) -> Callable[[Packet], boo
         checks = [
             pattern.proto is None or packet.proto == pattern.proto,
             pattern.flags is None or packet.flags == pattern.flags,
-            src is None or packet.src in src,
-            dst is None or packet.dst in dst,
+            src(packet.src),
+            dst(packet.dst),
+            pattern.host is None or packet.host == pattern.host,
             sport is None or packet.sport == sport,
             dport is None or packet.dport == dport,
             pattern.length is None or packet.length == pattern.length,

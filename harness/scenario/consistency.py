@@ -97,9 +97,10 @@ def problems(data: dict[str, Any], steps: set[str], snapshots: set[str]) -> list
                     f"steps.{index}.run.stdin.{number}.after_ready: no step named {gate!r}"
                 )
     captured = {c["link"] for c in data.get("capture", [])}
+    captures = {(c["host"], c["link"]) for c in data.get("capture", [])}
     for index, expectation in enumerate(data.get("expect", [])):
         found += expectation_problems(
-            expectation, f"expect.{index}", steps, snapshots, captured, untraced
+            expectation, f"expect.{index}", steps, snapshots, captured, untraced, captures
         )
         kind, body = next((k, v) for k, v in expectation.items() if v is not None)
         judged_by_calls = kind in ("errno", "elapsed", "blocked")
@@ -127,6 +128,7 @@ def expectation_problems(
     snaps: set[str],
     captured: set[str],
     untraced: frozenset[str] | set[str] = frozenset(),
+    captures: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset(),
 ) -> list[str]:
     found = []
     kind, body = next((k, v) for k, v in expectation.items() if v is not None)
@@ -139,12 +141,24 @@ def expectation_problems(
                     f"{where}.{sub}.{key}: unknown host or address {name!r}; known: "
                     f"{', '.join(sorted(ADDRESS_NAMES))}"
                 )
-        link = pattern.get("link")
+        link, host = pattern.get("link"), pattern.get("host")
         if link is not None and link not in captured:
             found.append(
                 f"{where}.{sub}.link: {link} is not captured (capture: "
                 f"{', '.join(sorted(captured)) or 'nothing'}); a pattern there could never match"
             )
+        elif link == "lo" and host is None:
+            found.append(
+                f"{where}.{sub}.link: lo is in every host: say whose (host: client, router "
+                "or server, one that captures lo)"
+            )
+        elif host is not None and (host, link) not in captures and link is not None:
+            found.append(
+                f"{where}.{sub}.host: {host} does not capture {link}; a pattern there could "
+                "never match"
+            )
+        elif host is not None and link is None and not any(h == host for h, _ in captures):
+            found.append(f"{where}.{sub}.host: {host} captures nothing")
     if kind in ("packets", "packet_count", "timing") and not captured:
         found.append(f"{where}: packet expectations need a capture")
     for key in ("before", "after", "snapshot"):

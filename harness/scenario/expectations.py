@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from .schema import CALL_NAME, Link, OneOf, Strict, When
+from .schema import CALL_NAME, Host, Link, OneOf, Strict, When
 
 Port = Annotated[int, Field(ge=0, le=65535)]
 
@@ -87,6 +87,10 @@ class PacketPattern(Strict):
     icmp: str | None = Field(default=None, description="port-unreachable, host-unreachable ...")
     length: int | None = None
     link: Link | None = None
+    host: Host | None = Field(
+        default=None,
+        description="whose capture saw it: needed with link: lo, which every host has",
+    )
 
 
 class Packets(Strict):

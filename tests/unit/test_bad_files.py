@@ -64,6 +64,14 @@ def append(path: str, value: Any) -> Change:
     return change
 
 
+def both(*changes: Change) -> Change:
+    def change(data: dict[str, Any]) -> None:
+        for one in changes:
+            one(data)
+
+    return change
+
+
 RUN0 = "steps.0.run"
 CASES: list[tuple[str, Change | bytes, str]] = [
     ("not-utf8", b"name: caf\xe9\n", "not UTF-8"),
@@ -173,6 +181,22 @@ CASES: list[tuple[str, Change | bytes, str]] = [
         "pattern-link-not-captured",
         at("capture", [{"host": "router", "link": "lan2"}]),
         "lan1 is not captured",
+    ),
+    (
+        "pattern-lo-without-host",
+        both(
+            at("capture", [{"host": "client", "link": "lo"}, {"host": "router", "link": "lo"}]),
+            at("expect.2.packets.sequence.0.link", "lo"),
+        ),
+        "lo is in every host: say whose",
+    ),
+    (
+        "pattern-host-not-capturing",
+        both(
+            at("capture", [{"host": "client", "link": "lo"}]),
+            at("expect.2.packets.sequence.0", {"link": "lo", "host": "server"}),
+        ),
+        "server does not capture lo",
     ),
     (
         "pattern-unknown-address",

@@ -493,3 +493,26 @@ def test_a_call_check_judges_the_call_to_the_steps_target_not_the_first_one() ->
     errno = judge(spec, obs)
     assert not errno.passed and "never called connect() to 10.77.2.10" in errno.observed
     assert not judge({"elapsed": {"step": "client", "call": "connect", "max": 1}}, obs).passed
+
+
+# ---- names match what they name ------------------------------------------------------------
+def test_a_subnet_matches_as_a_prefix() -> None:
+    """`from: lan1.subnet` is every address of lan1: the client's SYN is one. It matched
+    nothing before, so a max: 0 on it always passed."""
+    _, obs = recorded("refused")
+    none = {"match": {"proto": "tcp", "flags": "S", "from": "lan1.subnet"}, "max": 0}
+    assert not judge({"packet_count": none}, obs).passed
+    some = {"match": {"proto": "tcp", "flags": "S", "from": "lan1.subnet"}, "min": 1}
+    assert judge({"packet_count": some}, obs).passed
+    other = {"match": {"proto": "tcp", "flags": "S", "from": "lan2.subnet"}, "max": 0}
+    assert judge({"packet_count": other}, obs).passed
+
+
+def test_a_pattern_with_a_host_matches_only_that_hosts_capture() -> None:
+    _, obs = recorded("daytime")
+    seen = {p.host for p in obs.evidence() if p.link == "lo"}
+    assert seen == {"server"}
+    on_server = {"match": {"link": "lo", "host": "server", "proto": "tcp"}, "min": 1}
+    assert judge({"packet_count": on_server}, obs).passed
+    on_client = {"match": {"link": "lo", "host": "client", "proto": "tcp"}, "min": 1}
+    assert not judge({"packet_count": on_client}, obs).passed
