@@ -18,6 +18,7 @@ from ..scenario.expectations import (
     Balance,
     Blocked,
     Counter,
+    Echoed,
     Elapsed,
     Errno,
     Exit,
@@ -270,6 +271,77 @@ def no_evidence(kind: str, want: str, obs: Observations) -> Outcome | None:
     return None
 
 
+def stream(packets: Sequence[Packet], proto: str) -> list[bytes] | None:
+    """The bytes of one direction of a conversation: TCP segments in sequence order, each
+    sequence number once (a retransmission is the same bytes); UDP datagrams as they came.
+    None when a packet's bytes were not kept (longer than pcap.PAYLOAD_KEPT)."""
+    if any(p.payload is None for p in packets):
+        return None
+    if proto == "udp":
+        return [bytes.fromhex(str(p.payload)) for p in packets]
+    first = packets[0].seq or 0 if packets else 0
+    by_offset: dict[int, bytes] = {}
+    for p in packets:
+        by_offset.setdefault(((p.seq or 0) - first) % 2**32, bytes.fromhex(str(p.payload)))
+    return [b"".join(by_offset[k] for k in sorted(by_offset))]
+
+
+def difference(sent: list[bytes], back: list[bytes]) -> str | None:
+    """Where what came back first differs from what was sent, in words; None if it does not."""
+    if sent == back:
+        return None
+    if len(sent) != len(back):
+        return f"{len(sent)} datagrams sent, {len(back)} came back"
+    for index, (one, other) in enumerate(zip(sent, back, strict=True)):
+        if one == other:
+            continue
+        at = next(
+            (i for i, (a, b) in enumerate(zip(one, other, strict=False)) if a != b),
+            min(len(one), len(other)),
+        )
+        where = f"datagram {index}, " if len(sent) > 1 else ""
+        return (
+            f"{where}{len(one)} bytes sent, {len(other)} came back; they differ from byte {at}: "
+            f"sent {one[at : at + 12]!r}, got {other[at : at + 12]!r}"
+        )
+    return None
+
+
+def check_echoed(spec: Echoed, obs: Observations) -> Outcome:
+    want = f"every {spec.proto} byte sent to port {spec.port} on {spec.link} comes back unchanged"
+    failed = no_evidence("echoed", want, obs)
+    if failed:
+        return failed
+    sent: dict[tuple[str, int | None], list[Packet]] = {}
+    back: dict[tuple[str, int | None], list[Packet]] = {}
+    for p in obs.evidence():
+        if p.link != spec.link or p.proto != spec.proto or not p.length:
+            continue
+        if p.dport == spec.port:
+            sent.setdefault((p.src, p.sport), []).append(p)
+        elif p.sport == spec.port:
+            back.setdefault((p.dst, p.dport), []).append(p)
+    if not sent:
+        return Outcome("echoed", want, f"no {spec.proto} bytes to port {spec.port}", False)
+    total = 0
+    for (addr, port), packets in sent.items():
+        there, returned = (
+            stream(packets, spec.proto),
+            stream(back.get((addr, port), []), spec.proto),
+        )
+        if there is None or returned is None:
+            return Outcome(
+                "echoed", want, f"{addr}.{port}: a packet's bytes were not kept whole", False
+            )
+        wrong = difference(there, returned)
+        if wrong:
+            return Outcome("echoed", want, f"{addr}.{port}: {wrong}", False)
+        total += sum(len(b) for b in there)
+    return Outcome(
+        "echoed", want, f"{total} bytes on {len(sent)} conversations, each came back the same", True
+    )
+
+
 def check_packets(spec: Packets, obs: Observations) -> Outcome:
     want = " then ".join(describe(p) for p in spec.sequence)
     failed = no_evidence("packets", want, obs)
@@ -402,6 +474,7 @@ CHECKS: dict[str, Callable[[Any, Observations], Outcome]] = {
     "processes": check_processes,
     "same": check_same,
     "value": check_value,
+    "echoed": check_echoed,
 }
 
 

@@ -57,6 +57,7 @@ class Packet:
     icmp_code: int | None = None
     summary: str = ""
     inner: tuple[str, str, str, int | None, int | None] | None = None
+    payload: str | None = None  # hex, when the capture holds all of it and it is short
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
@@ -87,6 +88,18 @@ def quoted(icmp: dpkt.icmp.ICMP) -> tuple[str, str, str, int | None, int | None]
     return proto, ip(inner.src), ip(inner.dst), sport, dport
 
 
+# A segment's or datagram's bytes are kept (as hex) up to this size, when captured whole: the
+# echo scenarios' lines, compared byte for byte; a bulk transfer's are not kept.
+PAYLOAD_KEPT = 256
+
+
+def payload(data: object, size: int) -> str | None:
+    captured = bytes(data) if isinstance(data, bytes | bytearray) else b""
+    if size == 0 or len(captured) != size or size > PAYLOAD_KEPT:
+        return None
+    return captured.hex()
+
+
 def from_ip(packet: dpkt.ip.IP, time: float, host: str, link: str) -> Packet:
     src, dst = ip(packet.src), ip(packet.dst)
     base = functools.partial(Packet, time=time, host=host, link=link, src=src, dst=dst)
@@ -107,6 +120,7 @@ def from_ip(packet: dpkt.ip.IP, time: float, host: str, link: str) -> Packet:
             ack=body.ack,
             length=size,
             summary=text,
+            payload=payload(body.data, size),
         )
     if isinstance(body, dpkt.udp.UDP):
         size = max(0, packet.len - 4 * packet.hl - 8)  # the datagram's, not the captured share
@@ -116,6 +130,7 @@ def from_ip(packet: dpkt.ip.IP, time: float, host: str, link: str) -> Packet:
             dport=body.dport,
             length=size,
             summary=f"{src}.{body.sport} > {dst}.{body.dport}: UDP, length {size}",
+            payload=payload(body.data, size),
         )
     if isinstance(body, dpkt.icmp.ICMP):
         return from_icmp(body, base, src, dst)

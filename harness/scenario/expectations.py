@@ -140,6 +140,17 @@ class Balance(Strict):
     equals: str
 
 
+class Echoed(Strict):
+    """What came back from the server's port is, byte for byte, what was sent to it, on every
+    conversation the capture of `link` saw (TCP: each connection's stream, a retransmission
+    once; UDP: datagram by datagram, in order). An echo server that alters a byte, loses a line
+    or adds one fails; so does a capture with no bytes sent, or bytes it did not keep whole."""
+
+    link: Link
+    port: Port = Field(description="the echo server's port")
+    proto: Literal["tcp", "udp"] = "tcp"
+
+
 class Same(Strict):
     """Several views of one value agree, e.g. the client's getsockname port, the port the
     server's accept() returned: `{call.STEP.CALL.port}`."""
@@ -196,6 +207,7 @@ class Expectation(OneOf):
         "processes",
         "same",
         "value",
+        "echoed",
     )
     when: When | None = Field(
         default=None, description="judged only on kernels where this holds; else skipped"
@@ -213,3 +225,4 @@ class Expectation(OneOf):
     processes: ProcessCount | None = None
     same: Same | None = None
     value: Value | None = None
+    echoed: Echoed | None = None

@@ -516,3 +516,35 @@ def test_a_pattern_with_a_host_matches_only_that_hosts_capture() -> None:
     assert judge({"packet_count": on_server}, obs).passed
     on_client = {"match": {"link": "lo", "host": "client", "proto": "tcp"}, "min": 1}
     assert not judge({"packet_count": on_client}, obs).passed
+
+
+# ---- echo: the bytes that came back are the bytes sent -------------------------------------
+def changed_echo(obs: Observations, change: object) -> Observations:
+    """The run, with the server's first echoed segment's bytes changed by `change`."""
+    obs = copy.deepcopy(obs)
+    index = next(
+        i for i, p in enumerate(obs.packets) if p.sport == 9877 and p.payload and p.link == "lan2"
+    )
+    packet = obs.packets[index]
+    data = change(bytes.fromhex(str(packet.payload)))  # type: ignore[operator]
+    obs.packets[index] = dataclasses.replace(packet, payload=data.hex(), length=len(data))
+    return obs
+
+
+def test_an_echo_with_a_changed_byte_fails() -> None:
+    _, obs = recorded("tcp-echo")
+    spec = {"echoed": {"link": "lan2", "port": 9877}}
+    assert judge(spec, obs).passed
+    flipped = judge(spec, changed_echo(obs, lambda b: b"H" + b[1:]))
+    assert not flipped.passed and "differ from byte 0" in flipped.observed
+    longer = judge(spec, changed_echo(obs, lambda b: b[:-1] + b"!\n"))
+    assert not longer.passed and "came back" in longer.observed
+
+
+def test_an_echo_with_nothing_sent_or_bytes_not_kept_fails() -> None:
+    _, obs = recorded("tcp-echo")
+    assert not judge({"echoed": {"link": "lan2", "port": 9999}}, obs).passed
+    unkept = copy.deepcopy(obs)
+    unkept.packets = [dataclasses.replace(p, payload=None) for p in unkept.packets]
+    outcome = judge({"echoed": {"link": "lan2", "port": 9877}}, unkept)
+    assert not outcome.passed and "not kept whole" in outcome.observed
