@@ -281,14 +281,18 @@ def distinct(packets: Sequence[Packet]) -> list[Packet]:
 
 
 # ---- reading terms ---------------------------------------------------------------------
-def call_field(obs: Observations, step: str, name: str, key: str) -> Any:
+def call_field(obs: Observations, step: str, name: str, *rest: str) -> Any:
+    """`rest` is FIELD, or N and FIELD: the Nth such call's (the first's without N)."""
+    *nth, key = rest
     if step not in obs.steps or not obs.steps[step].traced:
         return None
     if key == "count":
         return sum(1 for c in obs.calls(step, name) if not c.blocked and c.errno is None)
-    call = obs.first_call(step, name)
-    if call is None:
+    calls = obs.calls(step, name)
+    number = int(nth[0]) if nth else 1
+    if len(calls) < number:
         return None
+    call = calls[number - 1]
     if key == "errno":
         return "blocked" if call.blocked else (call.errno or "success")
     if key == "elapsed":

@@ -1,7 +1,8 @@
-"""tcpcli01: the TCP echo client (Stevens figures 5.4 and 5.5; the course's echoClient).
+"""tcpcli01: the TCP echo client (Stevens figures 5.4 and 5.5).
 
-Reads lines from standard input, sends each, prints the echo the way the course's client
-does. At end of input it closes the socket (the FIN of the book's timeline).
+Reads lines from standard input, sends each, prints the echo as it came back, as the book's
+str_cli does (and nothing else). At end of input it closes the socket (the FIN of the book's
+timeline).
 
     tcpcli01.py SERVER [--port 9877] [--wait-eof [--deadline S]]
 """
@@ -55,11 +56,9 @@ def main() -> None:
         sock.sendall(line.encode())
         reply = reader.readline()
         if not reply:
-            print("The server terminated prematurely", file=sys.stderr, flush=True)
-            unp.finished(4)
-        print(
-            "String received from the server: " + reply.decode(errors="replace"), end="", flush=True
-        )
+            unp.err_quit("str_cli: server terminated prematurely")
+        # Fputs(recvline, stdout): the echo as it came, as the book's str_cli prints it
+        print(reply.decode(errors="replace"), end="", flush=True)
         # elapsed: how long this line waited for its echo; since_connect: when it came.
         now = time.monotonic()
         unp.event("echo", bytes=len(reply), elapsed=now - sent, since_connect=now - connected)

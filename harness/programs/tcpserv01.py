@@ -1,5 +1,5 @@
-"""tcpserv01: the concurrent TCP echo server, one child per client (Stevens figure 5.2; the
-course's "TCP Concurrent Echo Server", whose messages it prints).
+"""tcpserv01: the concurrent TCP echo server, one child per client (Stevens figure 5.2). Like
+the book's, it prints nothing.
 
     tcpserv01.py [--port 9877] [--no-close]
 
@@ -27,11 +27,6 @@ def str_echo(conn: socket.socket) -> None:
             unp.err_sys("read", err)
         if not data:
             return
-        print(
-            "String received from and resent to the client:" + data.decode(errors="replace"),
-            end="",
-            flush=True,
-        )
         conn.sendall(data)
 
 
@@ -57,14 +52,11 @@ def main() -> None:
     listenfd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     unp.Bind(listenfd, "0.0.0.0", args.port)
     unp.Listen(listenfd, 8)  # the course's LISTENQ
-    print("Server running...waiting for connections.", flush=True)
     kept = []
     while True:
         connfd, _ = unp.Accept(listenfd)
-        print("Received request...", flush=True)
         pid = os.fork()
         if pid == 0:
-            print("Child created for dealing with client requests", flush=True)
             listenfd.close()
             str_echo(connfd)
             connfd.close()

@@ -17,12 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from select import select as readable_now
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..errors import SocklabError
+from ..judge import proof
 from ..report import html
 from ..scenario import model as scenarios
 from ..scenario.roles import command_argv, fits
@@ -463,39 +465,58 @@ def exit_code(results: Sequence[Result]) -> int:
 
 
 def counterfactuals(names: Sequence[str], backend: str, say: Progress) -> tuple[Table, int]:
-    """Run every counterfactual: each must make its named expectations fail."""
+    """Run every scenario unchanged (it must pass), then each of its counterfactuals: each
+    must make its named expectations fail, and only those (or its `may_change`), without a
+    program merely crashing (judge/proof.py)."""
     shown = Table(title=f"socklab counterfactuals ({backend})")
     for column in ("scenario", "change", "must fail", "observed", "verdict"):
         shown.add_column(column)
     loaded = [scenarios.load_named(name) for name in (list(names) or scenarios.names())]
     bad = 0
+
+    def run(
+        scen: scenarios.Scenario, label: str, variant: scenarios.Scenario
+    ) -> dict[str, Any] | None:
+        say(f"{scen.name}: {label} ...")
+        try:
+            return run_plan(Plan(variant), backend, lambda text: None)[1]
+        except SocklabError as error:
+            shown.add_row(scen.name, label, "-", str(error), Text("ERROR", "bold red"))
+            return None
+
     for scen in loaded:
         if not scen.counterfactuals:
             bad += 1
             shown.add_row(scen.name, "(none)", "-", "-", Text("NO COUNTERFACTUAL", "bold red"))
-        for index, counterfactual in enumerate(scen.counterfactuals):
-            say(f"{scen.name}: {counterfactual.name} ...")
-            try:
-                _, data = run_plan(Plan(scen.variant(index)), backend, lambda text: None)
-            except SocklabError as error:
-                bad += 1
+            continue
+        baseline = run(scen, "unchanged", scen)
+        if baseline is None or not baseline["passed"]:
+            bad += 1
+            if baseline is not None:
+                failed = [o for o in baseline["expectations"] if not o["passed"]]
                 shown.add_row(
-                    scen.name, counterfactual.name, "-", str(error), Text("ERROR", "bold red")
+                    scen.name,
+                    "unchanged",
+                    Text("\n".join(str(o["expected"]) for o in failed)),
+                    Text("\n".join(str(o["observed"]) for o in failed)),
+                    Text("FAILS UNCHANGED: proves nothing", "bold red"),
                 )
+            continue
+        for index, counterfactual in enumerate(scen.counterfactuals):
+            data = run(scen, counterfactual.name, scen.variant(index))
+            if data is None:
+                bad += 1
                 continue
             outcomes = data["expectations"]
-            assert isinstance(outcomes, list)
-            held = [outcomes[n] for n in counterfactual.fails if outcomes[n]["passed"]]
-            bad += bool(held)
-            listed = held or [outcomes[n] for n in counterfactual.fails]
+            wrong = proof.defects(counterfactual, outcomes, data["steps"])
+            bad += bool(wrong)
+            listed = [outcomes[n] for n in counterfactual.fails]
             shown.add_row(
                 scen.name,
                 counterfactual.name,
                 Text("\n".join(str(o["expected"]) for o in listed)),
-                Text("\n".join(str(o["observed"]) for o in listed)),
-                Text("PASSED: cannot fail?", "bold red")
-                if held
-                else Text("failed, as it must", "green"),
+                Text("\n".join(wrong or [str(o["observed"]) for o in listed])),
+                Text("DEFECT", "bold red") if wrong else Text("failed, as it must", "green"),
             )
     return shown, (EXIT_FAIL if bad else EXIT_PASS)
 

@@ -2,8 +2,10 @@
 
 Each scenario names at least one change to its own setup (remove a fault, change a sysctl,
 swap a program or an argument) and the expectations that must then fail. `socklab suite
---counterfactuals` runs each changed scenario with the same expectations; a counterfactual
-whose expectations still pass shows a check that cannot fail, and fails the suite.
+--counterfactuals` runs each scenario unchanged (it must pass) and changed, with the same
+expectations; a counterfactual whose expectations still pass shows a check that cannot fail,
+one that makes other expectations fail (not listed under `may_change`) or whose programs merely
+crash proves nothing: each fails the suite (harness/judge/proof.py).
 
 A change edits the scenario as data, by path (`faults.1`, `steps.0.run.args`): `set` replaces
 a value, `remove` deletes an item, `insert` puts a new item into a list at an index. Only the
@@ -48,6 +50,11 @@ class Counterfactual(BaseModel):
     why: str = Field(default="", description="why the expectations must then fail")
     change: Change
     fails: list[int] = Field(min_length=1, description="indices into expect: (from 0)")
+    may_change: list[int] = Field(
+        default=[],
+        description="expectations the change may also make fail (indices): every other one "
+        "must still pass, so the change fails only where it says",
+    )
 
 
 def walk(data: Any, path: str) -> tuple[Any, str | int]:

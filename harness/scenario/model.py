@@ -311,12 +311,13 @@ class Scenario(Strict):
         if found:
             raise ValueError("; ".join(found))
         for index, counterfactual in enumerate(self.counterfactuals):
-            wrong = [n for n in counterfactual.fails if not 0 <= n < len(self.expect)]
-            if wrong:
-                raise ValueError(
-                    f"counterfactuals.{index}.fails: no expectation {wrong[0]} "
-                    f"(expect has 0..{len(self.expect) - 1})"
-                )
+            for field in ("fails", "may_change"):
+                wrong = [n for n in getattr(counterfactual, field) if not 0 <= n < len(self.expect)]
+                if wrong:
+                    raise ValueError(
+                        f"counterfactuals.{index}.{field}: no expectation {wrong[0]} "
+                        f"(expect has 0..{len(self.expect) - 1})"
+                    )
             try:
                 self.variant(index)
             except ValidationError as err:

@@ -2,6 +2,7 @@
 
 `{client}`, `{lan1.unassigned}`            addresses of the testbed
 `{call.STEP.CALL.FIELD}`                    a field of the step's first such system call
+`{call.STEP.CALL.N.FIELD}`                  a field of its Nth such call (1, 2 ...)
 `{counter.SNAPSHOT.KEY}`                    a kernel counter at a snapshot
 `call:STEP.CALL.FIELD`, `counter:BEFORE:AFTER:KEY` (the change), `counter:SNAPSHOT:KEY` (the
 value), joined by ` + `
@@ -74,9 +75,13 @@ def parse_term(text: str) -> Term:
             )
         return Term(kind, parts)
     parts = tuple(rest.split("."))
-    if kind != "call" or len(parts) != 3 or not all(parts):
+    if kind != "call" or len(parts) not in (3, 4) or not all(parts):
         raise TermError(f"{text!r}: expected call:..., counter:... or sysctl:...")
-    if parts[2] not in CALL_FIELDS:
+    if len(parts) == 4 and (not parts[2].isdigit() or int(parts[2]) < 1 or parts[3] == "count"):
+        raise TermError(
+            f"{text!r}: expected call:STEP.CALL.N.FIELD, N the Nth such call (1, 2 ...)"
+        )
+    if parts[-1] not in CALL_FIELDS:
         raise TermError(f"{text!r}: a call field is one of {', '.join(CALL_FIELDS)}")
     return Term(kind, parts)
 

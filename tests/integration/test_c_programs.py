@@ -21,6 +21,7 @@ CASES = {
     ),
     "tcp-echo": (["tcp-echo"], "tcpcli01", "tcpserv01"),
     "udpcli01": (["udp-connected", "udp-noserver"], "udpcli01", None),
+    "udp-echo": (["udp-echo"], "udpcli01", "udpserv01"),
     "udp-overrun": (["udp-overrun"], "dgcliloop1", "dgecholoop1"),
 }
 

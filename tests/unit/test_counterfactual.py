@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
+from socklab.judge import proof
 from socklab.scenario import model as scenario
-from socklab.scenario.counterfactual import Change, apply
+from socklab.scenario.counterfactual import Change, Counterfactual, apply
 
 
 def data() -> dict[str, object]:
@@ -62,3 +63,56 @@ def test_a_counterfactual_that_breaks_the_scenario_is_refused() -> None:
     raw["counterfactuals"] = [{"name": "no steps", "change": {"remove": ["steps.0"]}, "fails": [0]}]
     with pytest.raises(ValidationError, match="makes an invalid scenario"):
         scenario.Scenario.model_validate(raw)
+
+
+# ---- does the changed run prove its reason (judge/proof.py) ---------------------------------
+def outcome(passed: bool) -> dict[str, object]:
+    return {"expected": "x", "observed": "y", "passed": passed}
+
+
+def step(
+    name: str, code: int | None = 1, stderr: str = "", stopped: bool = False
+) -> dict[str, object]:
+    return {"name": name, "exit_code": code, "stderr": stderr, "stopped_by_harness": stopped}
+
+
+CF = Counterfactual.model_validate(
+    {"name": "no fault", "change": {"remove": ["faults.0"]}, "fails": [0], "may_change": [2]}
+)
+
+
+def test_a_counterfactual_that_fails_where_it_says_proves_it() -> None:
+    steps = {"client": step("client", 1, "connect error: Connection refused")}
+    assert proof.defects(CF, [outcome(False), outcome(True), outcome(False)], steps) == []
+
+
+def test_a_listed_expectation_that_still_passes_is_a_defect() -> None:
+    (wrong,) = proof.defects(CF, [outcome(True), outcome(True), outcome(True)], {})
+    assert "expect.0 still passes" in wrong
+
+
+def test_an_unlisted_expectation_that_fails_too_is_a_defect() -> None:
+    (wrong,) = proof.defects(CF, [outcome(False), outcome(False), outcome(True)], {})
+    assert "expect.1 failed too, and is not listed" in wrong
+
+
+@pytest.mark.parametrize(
+    ("ended", "said"),
+    [
+        (step("client", 139), "crashed (SIGSEGV"),
+        (
+            step("client", 1, "Traceback (most recent call last):\n  ...\nKeyError: 'x'"),
+            "traceback",
+        ),
+        (step("client", 2, "usage: tcpcli01 [-h] host\ntcpcli01: error: required"), "usage error"),
+        (step("client", 1, "usage: tcpcli <IPaddress>\n"), "usage error"),
+    ],
+)
+def test_a_program_that_merely_crashed_proves_nothing(ended: dict[str, object], said: str) -> None:
+    (wrong,) = proof.defects(CF, [outcome(False), outcome(True), outcome(True)], {"c": ended})
+    assert said in wrong
+
+
+def test_a_program_the_harness_stopped_did_not_crash() -> None:
+    stopped = {"c": step("client", 137, "", stopped=True)}
+    assert proof.defects(CF, [outcome(False), outcome(True), outcome(True)], stopped) == []

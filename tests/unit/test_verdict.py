@@ -548,3 +548,14 @@ def test_an_echo_with_nothing_sent_or_bytes_not_kept_fails() -> None:
     unkept.packets = [dataclasses.replace(p, payload=None) for p in unkept.packets]
     outcome = judge({"echoed": {"link": "lan2", "port": 9877}}, unkept)
     assert not outcome.passed and "not kept whole" in outcome.observed
+
+
+def test_the_nth_call_is_a_term() -> None:
+    """{call.server.accept.2.port}: the second accept()'s peer, which is the second client."""
+    _, obs = recorded("daytime")
+    second = {"values": ["{call.server.accept.2.port}", "{call.own-address.getsockname.port}"]}
+    assert judge({"same": second}, obs).passed
+    wrong = {"values": ["{call.server.accept.1.port}", "{call.own-address.getsockname.port}"]}
+    assert not judge({"same": wrong}, obs).passed
+    none = judge({"same": {"values": ["{call.server.accept.9.port}", "1"]}}, obs)
+    assert not none.passed and "<no call.server.accept.9.port>" in none.observed

@@ -1,4 +1,5 @@
-/* tcpcli01: TCP echo client (figures 5.4 and 5.5), printing what the course's echoClient prints.
+/* tcpcli01: TCP echo client (figures 5.4 and 5.5); it prints each echo as it came, and nothing
+ * else, as the book's str_cli does.
  * usage: tcpcli01 <IPaddress> */
 #include "unp.h"
 
@@ -6,11 +7,7 @@ static void str_cli(FILE *fp, int sockfd) {
     char sendline[MAXLINE], recvline[MAXLINE];
     while (fgets(sendline, MAXLINE, fp) != NULL) {
         Writen(sockfd, sendline, strlen(sendline));
-        if (Readline(sockfd, recvline, MAXLINE) == 0) {
-            fprintf(stderr, "The server terminated prematurely\n");
-            exit(4);
-        }
-        printf("String received from the server: ");
+        if (Readline(sockfd, recvline, MAXLINE) == 0) err_quit("str_cli: server terminated prematurely");
         Fputs(recvline, stdout);
     }
 }

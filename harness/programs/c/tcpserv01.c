@@ -1,5 +1,5 @@
 /* tcpserv01: concurrent TCP echo server, one child per client (figures 5.2, 5.3, with sig_chld
- * of figure 5.11), printing what the course's concurrent echoServer prints.
+ * of figure 5.11). Like the book's, it prints nothing.
  * usage: tcpserv01 */
 #include "unp.h"
 
@@ -13,9 +13,6 @@ static void str_echo(int sockfd) {
     char buf[MAXLINE + 1];
 again:
     while ((n = read(sockfd, buf, MAXLINE)) > 0) {
-        buf[n] = 0;
-        printf("String received from and resent to the client:%s", buf);
-        fflush(stdout);
         Writen(sockfd, buf, (size_t)n);
     }
     if (n < 0 && errno == EINTR) goto again;
@@ -37,16 +34,10 @@ int main(void) {
     ipv4(&servaddr, NULL, SERV_PORT);
     Bind(listenfd, (SA *)&servaddr, sizeof(servaddr));
     Listen(listenfd, 8); /* the course's LISTENQ */
-    printf("Server running...waiting for connections.\n");
-    fflush(stdout);
     for (;;) {
         clilen = sizeof(cliaddr);
         connfd = Accept(listenfd, (SA *)&cliaddr, &clilen);
-        printf("Received request...\n");
-        fflush(stdout);
         if ((childpid = fork()) == 0) {
-            printf("Child created for dealing with client requests\n");
-            fflush(stdout);
             Close(listenfd);
             str_echo(connfd);
             Close(connfd);
