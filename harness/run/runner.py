@@ -180,6 +180,17 @@ def tracer_of(pid: int) -> int:
     )
 
 
+def still_the_wrapper(pid: int) -> bool:
+    """The step's first process has not yet executed its program (strace.STOPPED_START)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    return raw.split(b"\0")[: len(strace.STOPPED_START)] == [
+        word.encode() for word in strace.STOPPED_START
+    ]
+
+
 def cmdline(pid: int) -> str:
     try:
         raw = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -440,6 +451,10 @@ class Execution:
                 raise RunError(f"strace could not follow step {name!r}: {said}")
             time.sleep(0.002)
         os.kill(pid, signal.SIGCONT)
+        # Started means executing the program: a signal step right after this one reaches the
+        # program itself, never the shell in front of it.
+        while still_the_wrapper(pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
 
     def _gate(self, step: str | None) -> threading.Event | None:
         """The event a step sets once it is ready (or started, without `ready:`)."""
