@@ -83,6 +83,10 @@ def machine_view() -> list[str]:
     return view
 
 
+# What bwrap would otherwise leave writable to a uid-0 program (bwrap covers them only for a
+# user that is not root): the kernel's settings, the SysRq trigger (a reboot), IRQ and bus files.
+PROC_COVERED = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
+
 PLAIN_ENV = [
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/root",
@@ -215,6 +219,13 @@ class NetnsBackend:
         machine, and dies with the harness); and only the capabilities its step declares. As a
         `user:` it keeps none."""
         box = ["bwrap", *machine_view(), "--dev", "/dev", "--proc", "/proc"]
+        # As in a container: the kernel's settings read-only. A uid-0 program with no
+        # capability could write them (machine-wide ones like kernel.core_pattern, and its own
+        # namespace's, undoing the scenario's faults); the harness sets them from outside,
+        # before the program starts. /proc/sys/net still shows the host's own namespace.
+        for covered in PROC_COVERED:
+            if covered == "/proc/sys" or Path(covered).exists():  # this kernel may lack one
+                box += ["--ro-bind", covered, covered]
         for hidden in ("/tmp", "/run", "/var"):
             box += ["--tmpfs", hidden]
         for shown in (PROGRAMS_DIR, sys.prefix, str(self.mount or "")):
@@ -258,8 +269,10 @@ class NetnsBackend:
         settings = [f"{k}={v}" for k, v in tagged_env(tag, env).items()]
         if caps is not None or user:
             # A program gets a plain environment, not the harness's (sudo -E brings the user's
-            # tokens along): what a container's program gets.
-            full += self.confine(host, caps or [], user, cwd)
+            # tokens along): what a container's program gets. bwrap itself, whose environment
+            # a program in the box can read (/proc/1/environ), starts with the plain one only:
+            # without the step's tag, so a signal step never reaches the box's keeper.
+            full = ["env", "-i", *PLAIN_ENV, *full, *self.confine(host, caps or [], user, cwd)]
             settings = ["-i", *PLAIN_ENV, *settings]
         full += ["env", *settings, *argv]
         return Process(host=host, argv=argv, tag=tag, popen=popen(full, stdout, stderr, cwd))

@@ -1,0 +1,27 @@
+"""What a program in a host cannot do to the machine, the same on both backends: write the
+kernel's settings (machine-wide ones, or its own namespace's that the scenario's faults set),
+or read the harness's environment anywhere in its box. Before the netns box covered /proc/sys
+and started bwrap with a plain environment, the probe wrote vm.swappiness on the machine, undid
+its tcp_syn_retries fault, and found the harness's variables in /proc/1/environ."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import BACKENDS, ROOT, socklab
+
+BOX = ROOT / "tests" / "integration" / "data" / "box.yaml"
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_program_can_neither_write_sysctls_nor_read_the_harness_environment(
+    backend: str,
+) -> None:
+    done = socklab(
+        "run", str(BOX), "--backend", backend, "--json", env={"SOCKLAB_BOX_PROBE": "secret"}
+    )
+    assert done.code == 0, done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.json()["steps"]["probe"]["stdout"].split("\n")[:2] == [
+        "syn_retries 2",
+        "probe seen 0",
+    ]
