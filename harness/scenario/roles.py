@@ -17,9 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from .. import shipped
 from ..errors import ScenarioError
-from .model import Scenario
+from .model import Scenario, describe
 
 ROLE_FLAGS = ("client", "server")
 
@@ -100,7 +102,16 @@ def replace(
         run["command"] = list(replacements[run["role"]])
         run["program"] = None
         played_steps.append(run["name"])
-    return Scenario.model_validate(data), played_steps, skipped
+    # A counterfactual changes the scenario's own programs (tcpservit for tcpserv01): with a
+    # user's program in their place it would not apply; a run with replacements has none.
+    data["counterfactuals"] = []
+    try:
+        return Scenario.model_validate(data), played_steps, skipped
+    except ValidationError as err:
+        raise ScenarioError(
+            f"{scen.name} with your program in it: {describe(err)}",
+            hint="a replacement runs as a command: ... step",
+        ) from err
 
 
 def check_commands(scen: Scenario, mount: Path | None) -> None:
