@@ -380,6 +380,12 @@ class Execution:
         """A file the program (or strace) in the host writes, in the host's outbox, owned by
         the step's user if it has one."""
         owner = self.backend.owner(run.host, run.user) if run.user else None
+        if owner is not None and owner[0] == 0:  # another name for root: its capabilities too
+            raise RunError(
+                f"step {run.name!r}: user {run.user!r} is uid 0 in {run.host}, and would keep "
+                "root's capabilities",
+                hint="name a user that is not root, or drop user: (then only its caps: apply)",
+            )
         return files.create(self.backend.outbox(run.host) / name, owner)
 
     def run_step(self, run: Run) -> StepResult:

@@ -175,7 +175,9 @@ class Run(Strict):
     background: bool = False
     timeout: float = Field(default=10.0, gt=0, le=300)
     user: str | None = Field(
-        default=None, description="run as this user of the host, with no capability at all"
+        default=None,
+        pattern=r"^[a-z_][a-z0-9_-]{0,31}$",
+        description="run as this user of the host (never root), with no capability at all",
     )
     caps: list[Literal["net_bind_service", "net_raw"]] = Field(
         default=[],
@@ -196,6 +198,11 @@ class Run(Strict):
             raise ValueError("needs exactly one of: program (a built-in), command (an argv list)")
         if self.user and self.caps:
             raise ValueError("caps: a step with a user: runs with no capability (drop one)")
+        if self.user == "root":
+            raise ValueError(
+                "user: root would keep root's capabilities; a step without user: already runs "
+                "as root with only its caps: (drop user:)"
+            )
         return self
 
 

@@ -85,6 +85,8 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     ("missing-name", lambda d: d.pop("name"), "name: Field required"),
     ("bad-name", at("name", "Base"), "String should match pattern"),
     ("unknown-host", at(f"{RUN0}.host", "mainframe"), "steps.0.run.host"),
+    ("user-root", at(f"{RUN0}.user", "root"), "user: root would keep root's capabilities"),
+    ("user-nul", at(f"{RUN0}.user", "no\x00body"), "String should match pattern"),
     ("unknown-step-key", at(f"{RUN0}.colour", 1), "colour: Extra inputs are not permitted"),
     ("ready-empty", at(f"{RUN0}.ready", {}), "needs exactly one of: tcp, udp, call, calling"),
     ("ready-port-70000", at(f"{RUN0}.ready", {"tcp": 70000}), "less than or equal to 65535"),
