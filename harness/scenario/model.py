@@ -13,7 +13,7 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Annotated, Any, Literal, NoReturn
 
 import yaml
 from pydantic import Field, ValidationError, model_validator
@@ -51,6 +51,13 @@ class SysctlFault(Strict):
 
     @model_validator(mode="after")
     def a_plain_value(self) -> SysctlFault:
+        group, _, name = self.key.removeprefix("net.").partition(".")
+        if group == "core" and name != "somaxconn" and not name.startswith("xfrm_"):
+            return error(
+                f"key: {self.key} is machine-wide (only net.core.somaxconn and xfrm_* are per "
+                "namespace): a scenario changes nothing outside its hosts; read it with "
+                f"sysctl:HOST:{self.key} and bound on it instead (udp-rcvbuf does)"
+            )
         text = str(self.value)
         return (
             self
@@ -70,7 +77,11 @@ class LinkFault(Strict):
     loss_correlation: float | None = Field(default=None, ge=0, le=100)
     delay: float | None = Field(default=None, ge=0, le=10_000, description="ms")
     jitter: float | None = Field(default=None, ge=0, le=10_000, description="ms")
-    rate: str | None = Field(default=None, pattern=r"^[0-9]+(bit|kbit|mbit|gbit)$")
+    rate: str | None = Field(
+        default=None,
+        pattern=r"^[1-9][0-9]{0,9}(bit|kbit|mbit|gbit)$",
+        description="a rate above 0 (tc refuses 0bit when the run starts)",
+    )
     reorder: float | None = Field(default=None, ge=0, le=100)
     duplicate: float | None = Field(default=None, ge=0, le=100)
     corrupt: float | None = Field(default=None, ge=0, le=100)
@@ -147,6 +158,11 @@ class Ready(OneOf):
     )
 
 
+# One word of a program's command line: the kernel refuses one of over 128 KiB (E2BIG) when
+# the step starts; a scenario's are short.
+Word = Annotated[str, Field(max_length=4096)]
+
+
 class Run(Strict):
     """A program in a host: a built-in (`program:`, a file in harness/programs) or any
     executable (`command:`, an argv list, never a shell string). Either way it runs under
@@ -157,7 +173,7 @@ class Run(Strict):
     program: str | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs"
     )
-    command: list[str] | None = Field(default=None, min_length=1)
+    command: list[Word] | None = Field(default=None, min_length=1, max_length=64)
     role: str | None = Field(
         default=None,
         pattern=r"^[a-z][a-z0-9-]*$",
@@ -169,7 +185,7 @@ class Run(Strict):
         description="why a replacement cannot play this step (an option the book's program "
         "lacks): the built-in keeps it, and the report says the step was skipped",
     )
-    args: list[str] = []
+    args: list[Word] = Field(default=[], max_length=64)
     stdin: list[Line | str] = []
     keep_stdin_open: bool = False
     background: bool = False
@@ -303,15 +319,23 @@ class Scenario(Strict):
 
     @model_validator(mode="after")
     def steps_are_named_once(self) -> Scenario:
+        seen = [(c.host, c.link) for c in self.capture]
+        for index, pair in enumerate(seen):
+            if pair in seen[:index]:
+                raise ValueError(f"capture.{index}: {pair[0]} on {pair[1]} is captured twice")
         names = [step.run.name for step in self.steps if step.run]
+        known: set[str] = set()
         for name in names:
-            if names.count(name) > 1:
+            if name in known:
                 raise ValueError(f"step name {name!r} is used twice")
+            known.add(name)
         refs = [s.body().step for s in self.steps if s.signal or s.wait or s.processes]
         refs += [e.body().step for e in self.expect if hasattr(e.body(), "step")]
         for ref in refs:
-            if ref not in names:
-                raise ValueError(f"refers to step {ref!r}, but the steps are {names}")
+            if ref not in known:
+                more = f" ... ({len(names)} in all)" if len(names) > 12 else ""
+                shown = ", ".join(names[:12]) + more
+                raise ValueError(f"refers to step {ref!r}, but the steps are: {shown}")
         snapshots = {s.counters.name for s in self.steps if s.counters}
         snapshots |= {s.processes.name for s in self.steps if s.processes}
         found = problems(self.model_dump(by_alias=True), set(names), snapshots)
@@ -369,7 +393,9 @@ def path_of(name: str) -> Path:
     return path
 
 
-MAX_BYTES = 1024 * 1024  # a scenario is a page or two; anything near this is not one
+# A scenario is a page or two (the largest shipped, backlog, is 11 KB); PyYAML reads ~150 KB a
+# second, so a file at this size is refused or read within 2 s.
+MAX_BYTES = 256 * 1024
 MAX_ERRORS = 20  # a broken file reports its first problems, not megabytes of them
 
 
@@ -434,6 +460,8 @@ def read(path: Path) -> Any:
         raise ScenarioError(f"{path}: not valid YAML: {err}") from err
     except RecursionError as err:
         raise ScenarioError(f"{path}: nested too deeply to be a scenario") from err
+    except ValueError as err:  # a number of over 4,300 digits, and the like
+        raise ScenarioError(f"{path}: a value YAML cannot read: {str(err)[:160]}") from err
 
 
 def load(path: Path) -> Scenario:

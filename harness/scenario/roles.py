@@ -39,7 +39,13 @@ class Skipped:
 def command_argv(text: str, base: Path) -> list[str]:
     """`--client "./mycli -v"`: the executable (made absolute when it is a path) and any
     leading arguments of its own."""
-    argv = shlex.split(text)
+    try:
+        argv = shlex.split(text)
+    except ValueError as err:  # an unclosed quote
+        raise ScenarioError(
+            f"the command {text!r} cannot be split into words: {err}",
+            hint="quote it as a shell would, e.g. --client './my client'",
+        ) from err
     if not argv:
         raise ScenarioError("an empty command was given for a role")
     if "/" in argv[0]:

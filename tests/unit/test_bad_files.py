@@ -86,6 +86,23 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     ("bad-name", at("name", "Base"), "String should match pattern"),
     ("unknown-host", at(f"{RUN0}.host", "mainframe"), "steps.0.run.host"),
     ("user-root", at(f"{RUN0}.user", "root"), "user: root would keep root's capabilities"),
+    ("number-5001-digits", b"name: x\nsteps: " + b"9" * 5001 + b"\n", "a value YAML cannot read"),
+    ("argument-200-kb", at(f"{RUN0}.args", ["a" * 200_000]), "at most 4096 characters"),
+    (
+        "rate-zero",
+        at("faults.0", {"host": "router", "link": {"network": "lan2", "rate": "0bit"}}),
+        "rate",
+    ),
+    (
+        "machine-wide-sysctl",
+        at("faults.0", {"host": "server", "sysctl": {"key": "net.core.rmem_max", "value": 1}}),
+        "net.core.rmem_max is machine-wide",
+    ),
+    (
+        "capture-twice",
+        at("capture", [{"host": "router", "link": "lan1"} for _ in range(40)]),
+        "router on lan1 is captured twice",
+    ),
     ("user-nul", at(f"{RUN0}.user", "no\x00body"), "String should match pattern"),
     ("unknown-step-key", at(f"{RUN0}.colour", 1), "colour: Extra inputs are not permitted"),
     ("ready-empty", at(f"{RUN0}.ready", {}), "needs exactly one of: tcp, udp, call, calling"),

@@ -136,6 +136,8 @@ def test_a_program_that_plays_no_step_or_an_empty_one_is_a_usage_error() -> None
     client = "harness/programs/c/bin/daytimetcpcli"
     nowhere = socklab("run", "udp-echo", "--client", client, "--backend", "netns")
     assert nowhere.returncode == 2 and "--client plays no step of udp-echo" in nowhere.stderr
+    quote = socklab("run", "refused", "--client", 'a"b', "--backend", "netns")
+    assert quote.returncode == 2 and "cannot be split into words" in quote.stderr, quote.stderr
 
 
 def test_a_mount_of_a_system_folder_or_of_the_runs_is_refused(tmp_path: Path) -> None:
