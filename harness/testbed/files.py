@@ -85,7 +85,7 @@ def private_dir(path: Path, mode: int = 0o755) -> Path:
     return path
 
 
-SANITIZE_LIMIT = 100_000  # entries looked at in one outbox
+SANITIZE_LIMIT = 100_000  # entries looked at in one outbox before it is sealed instead
 
 
 def sanitize(paths: list[Path]) -> int:
@@ -93,19 +93,41 @@ def sanitize(paths: list[Path]) -> int:
     it holds open): files 0644, directories 0755, never set-uid, set-gid or world-writable.
     A program that is root in its host can chmod 04755 a copy of python3 there; without this
     any local user could run it as root. Symlinks and other kinds are left alone, not
-    followed. Returns how many modes were changed."""
+    followed. The walk keeps its own stack (1,100 nested folders made os.walk raise
+    RecursionError); past SANITIZE_LIMIT entries the folder is sealed (0700: only root
+    enters), so nothing a program planted after them is reachable. Returns how many modes
+    were changed."""
     changed = seen = 0
     for root in paths:  # the harness's own paths: a folder it made, or a file
         changed += _plain(root)
         if root.is_symlink() or not root.is_dir():
             continue
-        for folder, dirs, names in os.walk(root, followlinks=False):
-            for name in [*dirs, *names]:
+        stack = [root]
+        while stack:
+            try:
+                with os.scandir(stack.pop()) as found:
+                    entries = list(found)
+            except OSError:
+                continue
+            for entry in entries:
                 seen += 1
                 if seen > SANITIZE_LIMIT:
+                    _seal(root)
                     return changed
-                changed += _plain(Path(folder, name))
+                changed += _plain(Path(entry.path))
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(Path(entry.path))
     return changed
+
+
+def _seal(folder: Path) -> None:
+    """Only root enters this folder from now on (through the open folder, never by path)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fchmod(fd, 0o700)
+        finally:
+            os.close(fd)
 
 
 def _plain(path: Path) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -81,3 +82,42 @@ def test_a_killed_socklabs_scratch_folder_is_found_and_a_live_ones_is_not() -> N
             assert Path(mine) not in stale
     finally:
         gone.rmdir()
+
+
+def test_the_permission_reset_goes_as_deep_as_a_program_nests(tmp_path: Path) -> None:
+    """1,100 nested folders made os.walk raise RecursionError: a traceback, no report."""
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    folder = os.open(outbox, os.O_RDONLY)
+    for _ in range(1100):
+        os.mkdir("d", dir_fd=folder)
+        inner = os.open("d", os.O_RDONLY, dir_fd=folder)
+        os.close(folder)
+        folder = inner
+    planted = os.open("sh", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=folder)
+    os.fchmod(planted, 0o4755)
+    try:
+        files.sanitize([outbox])
+        assert stat.S_IMODE(os.fstat(planted).st_mode) == 0o644
+    finally:
+        os.close(planted)
+        os.close(folder)
+
+
+def test_an_outbox_past_the_limit_is_sealed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A set-uid file planted after the entries the reset looks at is unreachable: the outbox
+    is root's alone (it kept its mode, reachable, with a cap of 100,000 entries)."""
+    monkeypatch.setattr(files, "SANITIZE_LIMIT", 50)
+    outbox = tmp_path / "outbox"
+    outbox.mkdir(mode=0o755)
+    for number in range(60):
+        (outbox / f"f{number:02d}").write_text("")
+    planted = outbox / "zz" / "sh"
+    planted.parent.mkdir()
+    planted.write_text("")
+    planted.chmod(0o4755)
+    files.sanitize([outbox])
+    reset = stat.S_IMODE(planted.stat().st_mode) == 0o644
+    assert reset or stat.S_IMODE(outbox.stat().st_mode) == 0o700
