@@ -310,7 +310,14 @@ def cmd_ps(args: argparse.Namespace) -> int:
 
     found = labs.labs()
     if args.json:
-        print(json.dumps([{**dataclasses.asdict(k), "missing": k.missing()} for k in found]))
+        print(
+            json.dumps(
+                [
+                    {**dataclasses.asdict(k), "missing": k.missing(), "lapsed": k.lapsed()}
+                    for k in found
+                ]
+            )
+        )
         return EXIT_PASS
     if not found:
         print("no lab is up (socklab up [SCENARIO] brings one up)")
@@ -319,8 +326,10 @@ def cmd_ps(args: argparse.Namespace) -> int:
     for column in ("id", "backend", "scenario", "state", "up for", "faults"):
         table.add_column(column)
     for kept in found:
-        missing = kept.missing()
+        missing, lapsed = kept.missing(), kept.lapsed()
         state = f"broken: {', '.join(missing)} gone" if missing else kept.state
+        if lapsed and not missing:
+            state = f"partly broken: {'; '.join(lapsed)} no longer applies (its process is gone)"
         minutes = (time.time() - kept.created) / 60
         table.add_row(
             kept.id,

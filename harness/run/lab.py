@@ -100,6 +100,7 @@ def bring_up(name: str | None, backend_name: str, say: Callable[[str], None]) ->
                 addresses=names,
                 subnets={link: str(backend.topology.subnet(link)) for link in LINKS},
                 faults=ctx.notes,
+                keepers={str(pid): what for pid, what in ctx.keepers.items()},
             )
             lab.save()
             undo.pop_all()

@@ -32,6 +32,8 @@ class Lab:
     addresses: dict[str, str] = field(default_factory=dict)
     subnets: dict[str, str] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)
+    # pid of a process on the machine -> the fault that stops applying when it is gone
+    keepers: dict[str, str] = field(default_factory=dict)
 
     @property
     def path(self) -> Path:
@@ -49,6 +51,11 @@ class Lab:
             return self.netns[host]
         return f"/proc/{container_pid(self.containers[host])}/ns/net"
 
+    def lapsed(self) -> list[str]:
+        """The faults that no longer apply because the process keeping them is gone (a delay
+        whose NFQUEUE delayer died: packets then pass undelayed, --queue-bypass)."""
+        return [what for pid, what in self.keepers.items() if not alive(int(pid))]
+
     def missing(self) -> list[str]:
         """The hosts that are not there any more (or, for a container, not the one the lab
         set up: restarted). A host socklab cannot ask about (Docker refuses this user, or
@@ -61,6 +68,15 @@ class Lab:
             if pid == 0 or (pid is not None and self.pids.get(host, pid) != pid):
                 gone.append(host)
         return gone
+
+
+def alive(pid: int) -> bool:
+    """The process runs (a zombie is gone: it applies nothing)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] not in ("Z", "X")
 
 
 def container_pid(name: str) -> int | None:

@@ -160,3 +160,27 @@ def test_lab_commands_say_what_is_wrong(backend: str) -> None:
     finally:
         assert socklab("down", run).code == 0
     assert mine(run) == []
+
+
+@pytest.mark.serial  # another test's `socklab run` or `clean` would reap it first
+def test_ps_tells_a_lab_whose_delay_no_longer_applies(backend: str) -> None:
+    """wan's delay, where the kernel has no sch_netem, is an NFQUEUE delayer process on the
+    machine: once it dies packets pass undelayed (--queue-bypass), and ps says so (it showed
+    the lab up, its delay listed, before)."""
+    run = bring_up(backend, "wan")
+    try:
+        lab = lab_of(run)
+        if not lab["keepers"]:
+            pytest.skip("this kernel has sch_netem: wan's delay is a qdisc, with no process")
+        assert lab["lapsed"] == []
+        pid, what = next(iter(lab["keepers"].items()))
+        subprocess.run(["kill", "-9", pid], check=True)
+        deadline = time.monotonic() + 10
+        while lab_of(run)["lapsed"] != [what] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert lab_of(run)["lapsed"] == [what]
+        shown = socklab("ps")
+        assert "partly broken" in shown.stdout and "no longer" in shown.stdout, shown.stdout
+    finally:
+        assert socklab("down", run).code == 0
+    assert mine(run) == []

@@ -34,6 +34,8 @@ class FaultContext:
     rundir: Path
     notes: list[str] = field(default_factory=list)
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
+    # pid -> what stops applying when that process is gone (a delay, by its NFQUEUE delayer)
+    keepers: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, backend: Backend, rundir: Path, expand: Callable[[str], str] = str) -> FaultContext:

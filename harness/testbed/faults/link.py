@@ -213,6 +213,7 @@ def nfqueue_delay(
     ]
     log = ctx.rundir / f"nfqdelay-{host}-{iface}"
     process = ctx.spawn(host, argv, stdout=Path(f"{log}.stdout"), stderr=Path(f"{log}.stderr"))
+    ctx.keepers[process.popen.pid] = f"delay on {host} {iface}"
 
     def stop_delayer() -> None:
         process.stop()
