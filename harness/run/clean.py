@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from ..errors import BackendUnavailable
-from ..testbed import files, ownership
+from ..testbed import cgroups, files, ownership
 from ..testbed.backends.netns import owned_namespaces, remove_namespaces
 from ..testbed.ownership import RUNS_DIR
 from . import labs
@@ -60,6 +60,10 @@ def clean(
                     removed.append(f"process {pid} (run {run_id})")
                 except ProcessLookupError:
                     pass
+    for run_id in cgroups.stale_runs():  # a netns run's step groups, with what they still hold
+        if dead(run_id):
+            cgroups.run_group(run_id).remove()
+            removed.append(f"cgroups of run {run_id}")
     for run_id, names in owned_namespaces().items():
         if dead(run_id):
             remove_namespaces(names)

@@ -22,7 +22,7 @@ from ..observe.observations import Observations, StepResult, read_events
 from ..scenario.model import Fault, Line, Run, Scenario, Step
 from ..scenario.schema import kernel_fact
 from ..scenario.terms import FORMULA_TERM, call_names, parse_term
-from ..testbed import faults, files
+from ..testbed import cgroups, faults, files
 from ..testbed.backends.base import OUTPUT_CAP, Backend, Feed, Process, spawn_on_machine
 from ..testbed.nsenter import read_proc_net, read_sysctl, sysctl_path
 from ..testbed.ownership import tagged_pids
@@ -223,6 +223,7 @@ class Execution:
         self.stack = Teardown()
         self.traces: dict[str, Path] = {}  # step -> its strace record, in the run folder
         self.tracers: dict[str, Process] = {}  # step -> the strace following it
+        self.groups: dict[str, cgroups.Group] = {}  # step -> the cgroup of its processes
         self.events: dict[str, Path] = {}
         self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
@@ -401,10 +402,9 @@ class Execution:
         inside = self.backend.inside
         # Capped: a program that floods its output is stopped instead of filling the disk.
         limits = ["prlimit", f"--fsize={OUTPUT_CAP}", "--"]
-        start = [] if run.untraced else strace.STOPPED_START
         process = self.backend.spawn(
             run.host,
-            start + limits + argv,
+            strace.STOPPED_START + limits + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
             env={"SOCKLAB_EVENTS": inside(run.host, events), "PYTHONUNBUFFERED": "1"},
@@ -412,8 +412,7 @@ class Execution:
             cwd=str(self.mount) if self.mount and run.command else None,
             caps=run.caps,
         )
-        if not run.untraced:
-            self._attach(run, process)
+        self._start(run, process)
         self.processes[run.name] = process
         self.results[run.name] = StepResult(run.name, run.host, argv, process.started)
         lines = [item if isinstance(item, Line) else Line(line=item) for item in run.stdin]
@@ -428,9 +427,11 @@ class Execution:
         if not run.background:
             self._finish(run.name, run.timeout)
 
-    def _attach(self, run: Run, process: Process) -> None:
-        """strace, from the machine, onto the step's first process (stopped before it
-        executes the program); then the program goes on, traced from its first call."""
+    def _start(self, run: Run, process: Process) -> None:
+        """The step's first process, stopped before it executes the program, goes into the
+        step's cgroup (all it ever forks stays there, whatever it does with its environment:
+        stopped with it at its deadline), gets strace attached from the machine unless the step
+        is untraced, and then goes on, traced from its first call."""
         deadline = time.monotonic() + run.timeout + ATTACH_SECONDS
         pid = None
         while pid is None:
@@ -441,6 +442,21 @@ class Execution:
                     said = read_capped(self.rundir / f"{run.name}.stderr").strip()[-300:]
                     raise RunError(f"step {run.name!r} did not start in {run.host}: {said}")
                 time.sleep(0.002)
+        name = run.name
+        group = self.backend.step_group(run.host, name)
+        if group is not None:
+            self.groups[name] = group
+            self.stack.callback(group.remove)
+            group.add(pid)
+        if not run.untraced:
+            self._trace(run, process, pid, deadline)
+        os.kill(pid, signal.SIGCONT)
+        # Started means executing the program: a signal step right after this one reaches the
+        # program itself, never the shell in front of it.
+        while still_the_wrapper(pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+    def _trace(self, run: Run, process: Process, pid: int, deadline: float) -> None:
         name = run.name
         tracer = self.tracers[name] = spawn_on_machine(
             self.backend,
@@ -456,11 +472,6 @@ class Execution:
                 said = read_capped(self.rundir / f"{name}.strace.err").strip()[-300:]
                 raise RunError(f"strace could not follow step {name!r}: {said}")
             time.sleep(0.002)
-        os.kill(pid, signal.SIGCONT)
-        # Started means executing the program: a signal step right after this one reaches the
-        # program itself, never the shell in front of it.
-        while still_the_wrapper(pid) and time.monotonic() < deadline:
-            time.sleep(0.001)
 
     def _gate(self, step: str | None) -> threading.Event | None:
         """The event a step sets once it is ready (or started, without `ready:`)."""
@@ -513,6 +524,8 @@ class Execution:
         code = self._wait(name, process, timeout)
         if code is None:
             result.ended = time.time()  # the harness acts from here: see harness_caused()
+            if name in self.groups:  # every process of the step, tagged or not
+                self.groups[name].stop()
             code = process.stop()
             result.stopped_by_harness = True
         else:

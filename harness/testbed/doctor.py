@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import BackendUnavailable
-from . import vm
+from . import cgroups, vm
 from .probe import probe
 
 
@@ -83,6 +83,18 @@ def doctor(console: Console) -> int:
     checks += [tool("tcpdump", "tcpdump"), tool("nft", "nftables"), tool("iptables", "iptables")]
     checks += [tool("nsenter", "util-linux"), tool("setpriv", "util-linux")]
     checks.append(tool("bwrap", "bubblewrap"))  # the netns backend's box for a program
+    why_not = cgroups.available()
+    layout = "v2 (unified)" if cgroups.unified() else "v1 (freezer, memory, pids, cpu)"
+    checks.append(
+        Check(
+            "cgroups",
+            why_not is None,
+            layout if why_not is None else why_not,
+            "mount cgroup2 at /sys/fs/cgroup (or the v1 freezer): without it a step's "
+            "processes are stopped by their tag only, and netns hosts have no memory, pids or "
+            "CPU limit",
+        )
+    )
     if root:
         caps = probe()
         checks.append(

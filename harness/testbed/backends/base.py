@@ -23,7 +23,7 @@ from typing import IO, Protocol
 
 from ... import shipped
 from ...scenario.topology import Topology
-from .. import files
+from .. import cgroups, files
 from ..ownership import TAG_ENV, tagged_pids
 
 
@@ -155,6 +155,11 @@ class Backend(Protocol):
     def up(self) -> None: ...
 
     def down(self) -> None: ...
+
+    def step_group(self, host: str, step: str) -> cgroups.Group | None:
+        """A cgroup, made, for one step's processes in `host` (None where cgroups cannot be
+        written): the harness moves the step's first process there before it runs."""
+        ...
 
     def netns(self, host: str) -> str: ...
 

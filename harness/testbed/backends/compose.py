@@ -29,6 +29,7 @@ from pyroute2 import NetlinkError
 from ... import shipped
 from ...errors import BackendUnavailable
 from ...scenario.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
+from .. import cgroups
 from ..nsenter import rtnl_in
 from ..ownership import PREFIX, TAG_ENV
 from ..stopping import Teardown
@@ -328,6 +329,14 @@ class ComposeBackend:
 
     def container(self, host: str) -> str:
         return self._containers[host]
+
+    def step_group(self, host: str, step: str) -> cgroups.Group | None:
+        """Below the container's own group (its limits are the engine's); removed by the
+        runner before the container goes, which the engine could not remove otherwise."""
+        if cgroups.available() is not None:
+            return None
+        container = cgroups.of_process(self._pids[host])
+        return None if container is None else container.child(f"socklab-{step}")
 
     def spawn(
         self,

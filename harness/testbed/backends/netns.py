@@ -19,6 +19,7 @@ from pyroute2 import IPRoute, netns
 
 from ...errors import BackendUnavailable
 from ...scenario.topology import ATTACHMENTS, HOSTS, Topology
+from .. import cgroups
 from ..nsenter import create_netns, rtnl_in, write_sysctl
 from ..ownership import PREFIX
 from .base import (
@@ -131,6 +132,7 @@ class NetnsBackend:
         self.topology = Topology(0)
         self._made: list[str] = []
         self._outboxes: dict[str, Path] = {}
+        self._groups: dict[str, cgroups.Group] = {}
 
     def check(self) -> None:
         if os.geteuid() != 0:
@@ -206,8 +208,18 @@ class NetnsBackend:
                 write_sysctl(self.netns(host), key, value)
 
     def down(self) -> None:
+        cgroups.run_group(self.run_id).remove()
         remove_namespaces(self._made)
         self._made = []
+
+    def step_group(self, host: str, step: str) -> cgroups.Group | None:
+        """Below the host's group, which has a container's limits (512 MiB, 256 processes,
+        one CPU), made at the first step of the host."""
+        if cgroups.available() is not None:
+            return None
+        if host not in self._groups:
+            self._groups[host] = cgroups.host_group(self.run_id, host)
+        return self._groups[host].child(step)
 
     def confine(
         self, host: str, caps: Sequence[str], user: str | None, cwd: str | None
