@@ -106,10 +106,26 @@ def check_exit(spec: Exit, obs: Observations) -> Outcome:
 
 
 def check_blocked(spec: Blocked, obs: Observations) -> Outcome:
+    """Blocked in that call, on the socket the step used with its target (the one it sent to
+    or connected to): blocked on another socket (a second one, a socketpair) it would never
+    hear from the target."""
     want = f"{spec.step} is still blocked in {spec.call}() at its deadline"
     seen, inside = stopped_inside(obs, spec.step)
     names = call_names(spec.call)
-    return Outcome("blocked", want, seen, any(c.name in names for c in inside))
+    inside = [c for c in inside if c.name in names]
+    if not inside:
+        return Outcome("blocked", want, seen, False)
+    targets = step_targets(obs.steps[spec.step].argv)
+    used = {
+        (c.pid, c.fd, c.socket)
+        for c in obs.windowed(spec.step)
+        if c.name in TARGETED and c.address is not None and c.address[0] in targets
+    }
+    if targets and not any((c.pid, c.fd, c.socket) in used for c in inside):
+        where = " or ".join(sorted(targets))
+        seen += f", but not on the socket it used with {where}"
+        return Outcome("blocked", want, seen, False)
+    return Outcome("blocked", want, seen, True)
 
 
 def check_output(spec: Output, obs: Observations) -> Outcome:

@@ -288,6 +288,8 @@ def call_field(obs: Observations, step: str, name: str, *rest: str) -> Any:
         return None
     if key == "count":
         return sum(1 for c in obs.calls(step, name) if not c.blocked and c.errno is None)
+    if key == "pids":
+        return len({c.pid for c in obs.calls(step, name) if not c.blocked and c.errno is None})
     calls = obs.calls(step, name)
     number = int(nth[0]) if nth else 1
     if len(calls) < number:

@@ -36,7 +36,13 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(outcome.passed for outcome in self.outcomes)
+        """Every expectation held, and at least one was judged: a run whose expectations were
+        all skipped on this kernel (`when:`) showed nothing, and does not pass."""
+        return self.judged and all(outcome.passed for outcome in self.outcomes)
+
+    @property
+    def judged(self) -> bool:
+        return any(not outcome.skipped for outcome in self.outcomes)
 
     def host_of(self, address: str) -> str | None:
         for key, value in self.observations.addresses.items():

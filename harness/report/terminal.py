@@ -175,4 +175,6 @@ def render(report: Report, console: Console, full: bool = False) -> None:
         console.print(counters)
     console.print(verdict_table(report))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
+    if not report.judged:
+        verdict += " (every expectation was skipped on this kernel: nothing was judged)"
     console.print(f"{verdict}  artefacts: {report.rundir}")

@@ -142,6 +142,12 @@ def expectation_problems(
                     f"{', '.join(sorted(ADDRESS_NAMES))}"
                 )
         link, host = pattern.get("link"), pattern.get("host")
+        ends = [str(pattern.get(key) or "").split(".")[0] for key in ("from", "to")]
+        if link not in (None, "lo") and ends[0] == ends[1] and ends[0] in HOSTS:
+            found.append(
+                f"{where}.{sub}: from {ends[0]} to {ends[0]} on {link}: a host's packets to "
+                "itself never cross a link (only lo): a pattern there could never match"
+            )
         if link is not None and link not in captured:
             found.append(
                 f"{where}.{sub}.link: {link} is not captured (capture: "

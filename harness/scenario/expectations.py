@@ -139,6 +139,12 @@ class Balance(Strict):
     terms: list[str] = Field(min_length=1)
     equals: str
 
+    @model_validator(mode="after")
+    def can_differ(self) -> Balance:
+        if sorted(t.strip() for t in self.terms) == sorted(self.equals.split(" + ")):
+            raise ValueError("equals: the same terms on both sides always balance: cannot fail")
+        return self
+
 
 class Echoed(Strict):
     """What came back from the server's port is, byte for byte, what was sent to it, on every
@@ -156,6 +162,14 @@ class Same(Strict):
     server's accept() returned: `{call.STEP.CALL.port}`."""
 
     values: list[str] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def can_differ(self) -> Same:
+        if len(set(self.values)) == 1:
+            raise ValueError("values: the same text twice is always the same: this cannot fail")
+        if not any("{" in value for value in self.values):
+            raise ValueError("values: no {...} in any of them: constants, this cannot fail")
+        return self
 
 
 class Value(Strict):
@@ -178,6 +192,9 @@ class Value(Strict):
             raise ValueError("no bound: give min or max, or this cannot fail")
         if None not in numbers and numbers[0] > numbers[1]:  # type: ignore[operator]
             raise ValueError(f"min {self.min} is above max {self.max}: nothing can pass")
+        for name, bound in (("min", self.min), ("max", self.max)):
+            if isinstance(bound, str) and bound.strip() == self.of.strip():
+                raise ValueError(f"{name}: the value itself; bounded by itself it cannot fail")
         return self
 
 

@@ -27,7 +27,9 @@ CALL_FAMILIES = {
     "recv": ("recvfrom", "recvmsg", "recvmmsg", "read", "readv"),
     "send": ("sendto", "sendmsg", "sendmmsg", "write", "writev"),
 }
-CALL_FIELDS = ("errno", "elapsed", "result", "port", "addr", "count", "value")
+# count: how many such calls succeeded; pids: how many processes made one (a concurrent
+# server's children each read their own connection)
+CALL_FIELDS = ("errno", "elapsed", "result", "port", "addr", "count", "pids", "value")
 
 
 def call_names(name: str) -> tuple[str, ...]:
@@ -77,7 +79,9 @@ def parse_term(text: str) -> Term:
     parts = tuple(rest.split("."))
     if kind != "call" or len(parts) not in (3, 4) or not all(parts):
         raise TermError(f"{text!r}: expected call:..., counter:... or sysctl:...")
-    if len(parts) == 4 and (not parts[2].isdigit() or int(parts[2]) < 1 or parts[3] == "count"):
+    if len(parts) == 4 and (
+        not parts[2].isdigit() or int(parts[2]) < 1 or parts[3] in ("count", "pids")
+    ):
         raise TermError(
             f"{text!r}: expected call:STEP.CALL.N.FIELD, N the Nth such call (1, 2 ...)"
         )

@@ -406,8 +406,39 @@ def test_same_passes_when_views_agree_and_fails_when_one_differs_or_is_missing()
     assert same and all(o.passed for o in verdict.evaluate(same, obs))
     spec = {"same": {"values": ["{call.client.connect.port}", "{call.client.connect.result}"]}}
     assert not judge(spec, obs).passed
-    missing = {"same": {"values": ["{call.client.accept.port}", "{call.client.accept.port}"]}}
+    missing = {"same": {"values": ["{call.client.accept.port}", "{call.client.connect.port}"]}}
     assert not judge(missing, obs).passed
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"same": {"values": ["1", "1"]}},
+        {"same": {"values": ["{client}", "{client}"]}},
+        {"same": {"values": ["1", "2"]}},
+        {
+            "balance": {
+                "terms": ["call:client.connect.count"],
+                "equals": "call:client.connect.count",
+            }
+        },
+        {"value": {"of": "call:client.connect.elapsed", "max": "call:client.connect.elapsed"}},
+    ],
+)
+def test_an_expectation_that_cannot_fail_is_refused(spec: dict[str, object]) -> None:
+    """From a hostile audit: each of these was accepted and passed whatever the run did."""
+    with pytest.raises(ValueError, match="cannot fail"):
+        Expectation.model_validate(spec)
+
+
+def test_a_run_whose_expectations_were_all_skipped_does_not_pass() -> None:
+    """Every expectation under a when: this kernel does not meet: PASSED, on nothing."""
+    from socklab.report.model import Report
+
+    scen, obs = recorded("refused")
+    skipped = [dataclasses.replace(o, skipped=True) for o in verdict.evaluate(scen.expect, obs)]
+    report = Report(scen, "netns", Path("/nonexistent"), obs, skipped)
+    assert not report.passed and not report.judged
 
 
 # ---- validation: a typo is an error, never a silent literal ---------------------------------
@@ -559,3 +590,30 @@ def test_the_nth_call_is_a_term() -> None:
     assert not judge({"same": wrong}, obs).passed
     none = judge({"same": {"values": ["{call.server.accept.9.port}", "1"]}}, obs)
     assert not none.passed and "<no call.server.accept.9.port>" in none.observed
+
+
+def test_blocked_counts_only_on_the_socket_used_with_the_target() -> None:
+    """A client that sent to the server, then blocked in recv() on a second socket (or a
+    socketpair) could never hear the echo: it passed udp-noserver in a hostile audit."""
+    _, obs = recorded("refused")
+    obs.steps["client"].stopped_by_harness = True
+    connect = next(c for c in obs.steps["client"].calls if c.name == "connect")
+    same = dataclasses.replace(
+        connect, name="recvfrom", address=None, start=connect.start + 0.0001, duration=None
+    )
+    other = dataclasses.replace(same, fd=99, socket="UDP:[4242]")
+    on_it = copy.deepcopy(obs)
+    on_it.steps["client"].calls.append(same)
+    assert judge({"blocked": {"step": "client", "call": "recv"}}, on_it).passed
+    elsewhere = copy.deepcopy(obs)
+    elsewhere.steps["client"].calls.append(other)
+    outcome = judge({"blocked": {"step": "client", "call": "recv"}}, elsewhere)
+    assert not outcome.passed and "not on the socket it used with" in outcome.observed
+
+
+def test_pids_counts_the_processes_that_made_a_call() -> None:
+    _, obs = recorded("tcp-echo")
+    one = judge({"value": {"of": "call:server.recv.pids", "min": 1, "max": 1}}, obs)
+    assert one.passed, one.observed  # tcp-echo has one client: one child read its connection
+    two = judge({"value": {"of": "call:server.recv.pids", "min": 2}}, obs)
+    assert not two.passed
