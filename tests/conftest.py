@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from socklab.testbed import cgroups, ownership
+from socklab.testbed import cgroups, files, ownership
 from socklab.testbed.backends.compose import CHAINS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -79,6 +79,10 @@ def everything() -> list[str]:
         if line.split(":")[1].strip().startswith("sl-")
     ]
     found += [f"cgroup sl-{run_id}" for run_id in cgroups.stale_runs()]
+    found += [
+        f"outbox mount sl-{mount.parent.parent.name.rsplit('-', 1)[-1]} {mount}"
+        for mount in files.quota_mounts(Path("/"))
+    ]
     for tool, chain in CHAINS:
         rules = subprocess.run([tool, "-S", chain], capture_output=True, text=True, check=False)
         found += [f"rule {line}" for line in rules.stdout.splitlines() if "socklab:" in line]

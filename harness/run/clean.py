@@ -60,6 +60,11 @@ def clean(
                     removed.append(f"process {pid} (run {run_id})")
                 except ProcessLookupError:
                     pass
+    for mount in files.quota_mounts(Path("/")):  # <run>/hosts/<host>: its run's id ends <run>
+        run_id = mount.parent.parent.name.rsplit("-", 1)[-1]
+        if dead(run_id):
+            files.keep_and_unmount(mount)
+            removed.append(f"outbox mount {mount}")
     for run_id in cgroups.stale_runs():  # a netns run's step groups, with what they still hold
         if dead(run_id):
             cgroups.run_group(run_id).remove()

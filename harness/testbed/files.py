@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -144,6 +146,64 @@ def _plain(path: Path) -> int:
         return 1
     finally:
         os.close(fd)
+
+
+# ---- outbox quota ------------------------------------------------------------------------
+OUTBOX_QUOTA = 64 * 1024 * 1024  # what a host may write in all, across its files
+
+
+def mount_quota(folder: Path, size: int = OUTBOX_QUOTA) -> None:
+    """A tmpfs of `size` bytes at `folder` (an outbox): a program that writes files without
+    end fills it and gets ENOSPC (it took 1 GiB of the machine's disk in a second before);
+    nosuid and nodev, so nothing it plants there is a set-uid program or a device."""
+    options = f"size={size},mode=0755,nosuid,nodev,noexec"
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "socklab-outbox", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RunError(f"could not mount the outbox quota at {folder}: {done.stderr.strip()}")
+
+
+def quota_mounts(under: Path) -> list[Path]:
+    """The outbox tmpfs mounts below `under` (a run killed with -9 leaves them)."""
+    found = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mounts").read_text().splitlines():
+            device, point = line.split()[:2]
+            path = Path(point.replace("\\040", " "))
+            if device == "socklab-outbox" and path.is_relative_to(under):
+                found.append(path)
+    return found
+
+
+def keep_and_unmount(folder: Path) -> None:
+    """The outbox's files, copied to the run folder's disk, and its tmpfs unmounted: regular
+    files and folders only (a symlink or FIFO a host left is not followed, not kept), each
+    read without trusting it, walked with a stack of its own."""
+    if folder not in quota_mounts(folder.parent):
+        return
+    kept = folder.with_name(f".{folder.name}.kept")
+    kept.mkdir(mode=0o755, exist_ok=True)
+    stack = [Path()]
+    while stack:
+        relative = stack.pop()
+        with contextlib.suppress(OSError), os.scandir(folder / relative) as entries:
+            for entry in list(entries):
+                inside = relative / entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    (kept / inside).mkdir(mode=0o755, exist_ok=True)
+                    stack.append(inside)
+                elif entry.is_file(follow_symlinks=False):
+                    with contextlib.suppress(OSError, Untrusted):
+                        (kept / inside).write_bytes(read_bytes(folder / inside))
+    done = subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
+    if done.returncode == 0:
+        for moved in kept.iterdir():
+            moved.rename(folder / moved.name)
+    shutil.rmtree(kept, ignore_errors=True)
 
 
 SCRATCH = "socklab-scratch"

