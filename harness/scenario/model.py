@@ -303,6 +303,8 @@ class Scenario(Strict):
     )
     mount: str | None = Field(
         default=None,
+        pattern=r"^[^\x00-\x1f]+$",
+        max_length=4096,
         description="a directory of the user's, relative to this file, visible read-only in "
         "every host at its own absolute path; relative commands run from there",
     )

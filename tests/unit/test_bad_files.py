@@ -104,6 +104,7 @@ CASES: list[tuple[str, Change | bytes, str]] = [
         "router on lan1 is captured twice",
     ),
     ("user-nul", at(f"{RUN0}.user", "no\x00body"), "String should match pattern"),
+    ("mount-nul", at("mount", "ab\x00c"), "String should match pattern"),
     ("unknown-step-key", at(f"{RUN0}.colour", 1), "colour: Extra inputs are not permitted"),
     ("ready-empty", at(f"{RUN0}.ready", {}), "needs exactly one of: tcp, udp, call, calling"),
     ("ready-port-70000", at(f"{RUN0}.ready", {"tcp": 70000}), "less than or equal to 65535"),
