@@ -80,8 +80,8 @@ def everything() -> list[str]:
     ]
     found += [f"cgroup sl-{run_id}" for run_id in cgroups.stale_runs()]
     found += [
-        f"outbox mount sl-{mount.parent.parent.name.rsplit('-', 1)[-1]} {mount}"
-        for mount in files.quota_mounts(Path("/"))
+        f"outbox mount sl-{run_id} {mount}"
+        for mount, run_id in files.quota_mounts(Path("/")).items()
     ]
     for tool, chain in CHAINS:
         rules = subprocess.run([tool, "-S", chain], capture_output=True, text=True, check=False)

@@ -60,8 +60,7 @@ def clean(
                     removed.append(f"process {pid} (run {run_id})")
                 except ProcessLookupError:
                     pass
-    for mount in files.quota_mounts(Path("/")):  # <run>/hosts/<host>: its run's id ends <run>
-        run_id = mount.parent.parent.name.rsplit("-", 1)[-1]
+    for mount, run_id in files.quota_mounts(Path("/")).items():
         if dead(run_id):
             files.keep_and_unmount(mount)
             removed.append(f"outbox mount {mount}")

@@ -150,15 +150,16 @@ def _plain(path: Path) -> int:
 
 # ---- outbox quota ------------------------------------------------------------------------
 OUTBOX_QUOTA = 64 * 1024 * 1024  # what a host may write in all, across its files
+MOUNT_SOURCE = "socklab-outbox-"  # + the run's id: whose mount it is, for `clean`
 
 
-def mount_quota(folder: Path, size: int = OUTBOX_QUOTA) -> None:
+def mount_quota(folder: Path, run_id: str, size: int = OUTBOX_QUOTA) -> None:
     """A tmpfs of `size` bytes at `folder` (an outbox): a program that writes files without
     end fills it and gets ENOSPC (it took 1 GiB of the machine's disk in a second before);
     nosuid and nodev, so nothing it plants there is a set-uid program or a device."""
     options = f"size={size},mode=0755,nosuid,nodev,noexec"
     done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", options, "socklab-outbox", str(folder)],
+        ["mount", "-t", "tmpfs", "-o", options, f"{MOUNT_SOURCE}{run_id}", str(folder)],
         capture_output=True,
         text=True,
         check=False,
@@ -167,15 +168,16 @@ def mount_quota(folder: Path, size: int = OUTBOX_QUOTA) -> None:
         raise RunError(f"could not mount the outbox quota at {folder}: {done.stderr.strip()}")
 
 
-def quota_mounts(under: Path) -> list[Path]:
-    """The outbox tmpfs mounts below `under` (a run killed with -9 leaves them)."""
-    found = []
+def quota_mounts(under: Path) -> dict[Path, str]:
+    """The outbox tmpfs mounts below `under` (a run killed with -9 leaves them), and whose
+    run each is."""
+    found = {}
     with contextlib.suppress(OSError):
         for line in Path("/proc/self/mounts").read_text().splitlines():
             device, point = line.split()[:2]
             path = Path(point.replace("\\040", " "))
-            if device == "socklab-outbox" and path.is_relative_to(under):
-                found.append(path)
+            if device.startswith(MOUNT_SOURCE) and path.is_relative_to(under):
+                found[path] = device.removeprefix(MOUNT_SOURCE)
     return found
 
 
@@ -185,8 +187,8 @@ def keep_and_unmount(folder: Path) -> None:
     read without trusting it, walked with a stack of its own."""
     if folder not in quota_mounts(folder.parent):
         return
-    kept = folder.with_name(f".{folder.name}.kept")
-    kept.mkdir(mode=0o755, exist_ok=True)
+    kept = Path(tempfile.mkdtemp(prefix=f".{folder.name}.kept-", dir=folder.parent))
+    kept.chmod(0o755)
     stack = [Path()]
     while stack:
         relative = stack.pop()
@@ -201,8 +203,9 @@ def keep_and_unmount(folder: Path) -> None:
                         (kept / inside).write_bytes(read_bytes(folder / inside))
     done = subprocess.run(["umount", "-l", str(folder)], capture_output=True, check=False)
     if done.returncode == 0:
-        for moved in kept.iterdir():
-            moved.rename(folder / moved.name)
+        with contextlib.suppress(OSError):
+            for moved in kept.iterdir():
+                moved.rename(folder / moved.name)
     shutil.rmtree(kept, ignore_errors=True)
 
 

@@ -199,7 +199,7 @@ MACHINE_PYTHON = "/usr/bin/python3" if os.access("/usr/bin/python3", os.X_OK) el
 OUTBOX_INSIDE = "/socklab/out"  # where a container sees its outbox
 
 
-def make_outboxes(rundir: Path, hosts: Sequence[str]) -> dict[str, Path]:
+def make_outboxes(rundir: Path, hosts: Sequence[str], run_id: str) -> dict[str, Path]:
     """`<run>/hosts/<host>/`, one per host, root's (0755): a program in a host writes only in
     its own, at most files.OUTBOX_QUOTA in all (a tmpfs, kept on disk by keep_outboxes when
     the hosts are gone), and the harness reads from it without trusting it (files.py)."""
@@ -207,7 +207,7 @@ def make_outboxes(rundir: Path, hosts: Sequence[str]) -> dict[str, Path]:
     try:
         for host in hosts:
             made[host] = files.private_dir(rundir / "hosts" / host)
-            files.mount_quota(made[host])
+            files.mount_quota(made[host], run_id)
     except BaseException:
         keep_outboxes(made)
         raise

@@ -241,7 +241,7 @@ class ComposeBackend:
 
     def up(self) -> None:
         self._client = client = self.check()
-        self._outboxes = make_outboxes(self.rundir, HOSTS)
+        self._outboxes = make_outboxes(self.rundir, HOSTS, self.run_id)
         taken = used_slots(client)
         free = [slot for slot in range(MAX_SLOTS) if slot not in taken]
         # Runs that start together see the same free slots: each tries them in its own random

@@ -159,7 +159,7 @@ class NetnsBackend:
 
     def up(self) -> None:
         self.check()
-        self._outboxes = make_outboxes(self.rundir, HOSTS)
+        self._outboxes = make_outboxes(self.rundir, HOSTS, self.run_id)
         handles: dict[str, IPRoute] = {}
         try:
             for host in HOSTS:
