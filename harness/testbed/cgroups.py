@@ -17,6 +17,7 @@ be written, `available()` says why and steps run without (doctor shows it).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import time
@@ -36,13 +37,23 @@ def unified() -> bool:
     return (ROOT / "cgroup.controllers").exists()
 
 
+@functools.cache
 def available() -> str | None:
-    """None when step groups can be made here; else why not."""
+    """None when step groups can be made here (a probe group made and removed); else why
+    not. Asked once per process."""
     if unified():
-        return None if os.access(ROOT, os.W_OK) else f"{ROOT} is not writable"
-    if (ROOT / "freezer" / "cgroup.procs").exists():
-        return None if os.access(ROOT / "freezer", os.W_OK) else "the v1 freezer is not writable"
-    return "neither a cgroup v2 hierarchy nor the v1 freezer is mounted at /sys/fs/cgroup"
+        top = ROOT
+    elif (ROOT / "freezer" / "cgroup.procs").exists():
+        top = ROOT / "freezer"
+    else:
+        return "neither a cgroup v2 hierarchy nor the v1 freezer is mounted at /sys/fs/cgroup"
+    probe = top / TOP / f"probe-{os.getpid()}"
+    try:
+        probe.mkdir(parents=True, exist_ok=True)
+        probe.rmdir()
+    except OSError as err:
+        return f"cannot make a group in {top}: {err.strerror}"
+    return None
 
 
 @dataclass
