@@ -38,3 +38,17 @@ def test_ci_script_runs_the_readme_test_command() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make test" in script
     assert "make test" in readme
+
+
+def test_the_grading_example_uploads_the_folder_runs_land_in() -> None:
+    """It ran socklab from the student's checkout (runs land in ./runs) and uploaded
+    socklab/runs/, which does not exist: the artifact had no run in it."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github/examples/grade-client.yml").read_text())
+    steps = workflow["jobs"]["socklab"]["steps"]
+    upload = next(s for s in steps if s.get("uses", "").startswith("actions/upload-artifact"))
+    paths = upload["with"]["path"].split()
+    run = next(s["run"] for s in steps if "suite" in s.get("run", ""))
+    assert "runs/" in paths and "socklab/runs/" not in paths
+    assert "SOCKLAB_RUNS" not in run  # so the runs are in ./runs of the working directory
