@@ -163,6 +163,12 @@ def run_in_guest(args: argparse.Namespace) -> int:
     return guest.exit_code
 
 
+def cmd_junit_merge(args: argparse.Namespace) -> int:
+    cases = suite.merge_junit([Path(p) for p in args.inputs], Path(args.output))
+    print(f"{args.output}: {cases} test cases from {len(args.inputs)} files")
+    return EXIT_PASS
+
+
 def cmd_suite(args: argparse.Namespace) -> int:
     backend = args.backend or default_backend()
     require_root()
@@ -174,6 +180,9 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.jobs is not None and args.jobs < 1:
         raise ScenarioError(f"--jobs {args.jobs}: needs 1 or more", hint="-j 1 runs one at a time")
     jobs = args.jobs or suite.default_jobs()
+    shard_of = suite.parse_shard(args.shard) if args.shard else None
+    if shard_of is not None and args.kernel not in (None, "host"):
+        raise ScenarioError("--shard runs on the host's kernel", hint="drop --kernel")
     started = time.monotonic()
     if args.kernel not in (None, "host"):
         if args.backend == "compose" or roles_of(args) or args.mount:
@@ -186,14 +195,22 @@ def cmd_suite(args: argparse.Namespace) -> int:
         backend = "netns"
         results = compare.in_guest(args.names or scenarios.names(), args.kernel, say, None).results
     else:
-        results = suite.run_all(args.names, backend, say, roles_of(args), args.mount, jobs)
+        results = suite.run_all(
+            args.names, backend, say, roles_of(args), args.mount, jobs, shard_of
+        )
     wall = time.monotonic() - started
+    if not results and shard_of is not None:  # the role fits fewer scenarios than shards
+        if args.junit_xml:
+            suite.junit([], backend, Path(args.junit_xml), f"-shard-{shard_of[0]}-of-{shard_of[1]}")
+        print(f"shard {shard_of[0]}/{shard_of[1]} has no scenario to run")
+        return EXIT_PASS
     if not results:
         raise ScenarioError(
             "no scenario has the role given", hint="socklab list; roles are client and server"
         )
     if args.junit_xml:
-        suite.junit(results, backend, Path(args.junit_xml))
+        label = f"-shard-{shard_of[0]}-of-{shard_of[1]}" if shard_of else ""
+        suite.junit(results, backend, Path(args.junit_xml), label)
     index = suite.index(results, backend, wall)
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
@@ -464,11 +481,23 @@ def parser() -> argparse.ArgumentParser:
         "guest of that kernel (netns backend, one at a time)",
     )
     suite.add_argument(
+        "--shard",
+        metavar="I/N",
+        help="run only shard I of N (a CI matrix): every scenario is in exactly one, balanced "
+        "by recorded times; socklab junit-merge joins the shards' --junit-xml files",
+    )
+    suite.add_argument(
         "--counterfactuals",
         action="store_true",
         help="run each scenario's counterfactuals: every one must make its expectations fail",
     )
     suite.set_defaults(func=cmd_suite)
+    merge = sub.add_parser(
+        "junit-merge", help="join the JUnit files of suite shards into one (for a CI matrix)"
+    )
+    merge.add_argument("output", help="the merged file to write")
+    merge.add_argument("inputs", nargs="+", help="the shards' --junit-xml files")
+    merge.set_defaults(func=cmd_junit_merge)
     compare = sub.add_parser(
         "compare", help="the same scenarios on several kernels, one table (the book's comparison)"
     )

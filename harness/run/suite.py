@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ..errors import SocklabError
+from .. import shipped
+from ..errors import ScenarioError, SocklabError
 from ..judge import proof
 from ..report import html
 from ..scenario import model as scenarios
@@ -105,6 +106,42 @@ def declared_seconds(name: str) -> float:
     return waits
 
 
+SHARD_TIMES = shipped.SCENARIOS / "durations.json"  # recorded here, shipped: one partition
+
+
+def shard(chosen: Sequence[str], index: int, count: int) -> list[str]:
+    """The scenarios of shard `index` of `count` (from 1), for a CI matrix: longest first, each
+    to the shard with the least time so far, by the times shipped in scenarios/durations.json
+    (else what a scenario declares it waits). Every machine computes the same partition from the
+    same names, so every scenario runs in exactly one shard."""
+    recorded: dict[str, float] = {}
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        recorded = {
+            str(k): float(v) for k, v in json.loads(SHARD_TIMES.read_text())["netns"].items()
+        }
+
+    def weight(name: str) -> float:
+        return recorded.get(name) or declared_seconds(name) or 1.0
+
+    loads = [0.0] * count
+    members: list[set[str]] = [set() for _ in range(count)]
+    for name in sorted(set(chosen), key=lambda n: (-weight(n), n)):
+        least = min(range(count), key=lambda k: (loads[k], k))
+        loads[least] += weight(name)
+        members[least].add(name)
+    return [name for name in chosen if name in members[index - 1]]
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N`, 1 <= I <= N."""
+    index, _, count = text.partition("/")
+    if not (index.isdigit() and count.isdigit() and 1 <= int(index) <= int(count) <= 64):
+        raise ScenarioError(
+            f"--shard {text!r}: expected I/N with 1 <= I <= N <= 64", hint="e.g. --shard 2/3"
+        )
+    return int(index), int(count)
+
+
 def longest_first(chosen: Sequence[str], backend: str) -> list[int]:
     """The positions of `chosen` (a name may be there twice), longest scenario first."""
     known = durations(backend)
@@ -120,9 +157,13 @@ def run_all(
     roles: dict[str, str] | None = None,
     mount: str | None = None,
     jobs: int = 1,
+    shard_of: tuple[int, int] | None = None,
 ) -> list[Result]:
-    """Every chosen scenario, in their order in the table; with jobs > 1, that many at once."""
+    """Every chosen scenario, in their order in the table; with jobs > 1, that many at once;
+    with `shard_of` (I, N), only shard I's."""
     chosen = select(names, roles or {})
+    if shard_of is not None:
+        chosen = shard(chosen, *shard_of)
     if jobs > 1 and len(chosen) > 1:
         results = run_parallel(chosen, backend, say, roles or {}, mount, jobs)
     else:
@@ -426,11 +467,11 @@ def table(results: Sequence[Result], backend: str) -> Table:
     return shown
 
 
-def junit(results: Sequence[Result], backend: str, path: Path) -> None:
+def junit(results: Sequence[Result], backend: str, path: Path, label: str = "") -> None:
     """One test case per scenario, as GitHub Actions test reporters read them."""
     suite = ET.Element(
         "testsuite",
-        name=f"socklab-{backend}",
+        name=f"socklab-{backend}{label}",
         tests=str(len(results)),
         failures=str(sum(r.verdict == "FAIL" for r in results)),
         errors=str(sum(r.verdict == "ERROR" for r in results)),
@@ -452,6 +493,28 @@ def junit(results: Sequence[Result], backend: str, path: Path) -> None:
             ET.SubElement(case, "skipped", message=result.headline[:200])
         ET.SubElement(case, "system-out").text = result.headline
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def merge_junit(inputs: Sequence[Path], output: Path) -> int:
+    """The shards' JUnit files as one report (<testsuites>, their testsuites in it); returns
+    how many test cases. A file that is not a socklab JUnit file is a usage error."""
+    merged = ET.Element("testsuites")
+    cases = 0
+    for path in inputs:
+        try:
+            root = ET.parse(path).getroot()
+        except (OSError, ET.ParseError) as err:
+            raise ScenarioError(f"{path}: not a JUnit file ({err})") from err
+        suites = [root] if root.tag == "testsuite" else list(root.iter("testsuite"))
+        if not suites:
+            raise ScenarioError(f"{path}: has no <testsuite>")
+        for found in suites:
+            merged.append(found)
+            cases += len(found.findall("testcase"))
+    for key in ("tests", "failures", "errors"):
+        merged.set(key, str(sum(int(s.get(key, "0")) for s in merged)))
+    ET.ElementTree(merged).write(output, encoding="utf-8", xml_declaration=True)
+    return cases
 
 
 def index(results: Sequence[Result], backend: str, wall: float) -> Path:

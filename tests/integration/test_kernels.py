@@ -33,20 +33,21 @@ def stock_kernel_or_skip() -> None:
 # guest"` in a second pytest), whose few timing checks are of sub-second kernel answers. The
 # guest makes nothing on the machine but a locked run (no namespace, link, rule or container),
 # so these tests do not ask for a clean machine: the other lane leaves leftovers on purpose
-# for a moment (kill -9, then `socklab clean`). One boot runs four scenarios.
+# for a moment (kill -9, then `socklab clean`). One boot runs three scenarios.
 @pytest.mark.serial
 @pytest.mark.guest
 def test_the_netem_path_on_the_stock_kernel() -> None:
     stock_kernel_or_skip()
-    names = ["refused", "wan", str(DATA / "netem.yaml"), str(DATA / "duplicate.yaml")]
+    # three scenarios, each a netem path (refused, which has none, ran here too: 20 s of TCG)
+    names = ["wan", str(DATA / "netem.yaml"), str(DATA / "duplicate.yaml")]
     result = socklab("suite", *names, "--kernel", "debian-6.1", "--json", timeout=900)
     assert result.code == 0, result.stdout[-3000:] + result.stderr[-3000:]
     results = result.json()
-    assert [r["verdict"] for r in results] == ["pass"] * 4, results
-    refused, wan, netem, duplicate = (
+    assert [r["verdict"] for r in results] == ["pass"] * 3, results
+    wan, netem, duplicate = (
         json.loads((Path(r["rundir"]) / "report.json").read_text()) for r in results
     )
-    for data in (refused, wan, netem, duplicate):
+    for data in (wan, netem, duplicate):
         assert data["kernel"].startswith("6.1.") and data["guest"] == "qemu-tcg"
         assert data["passed"]
 

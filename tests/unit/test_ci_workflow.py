@@ -52,3 +52,17 @@ def test_the_grading_example_uploads_the_folder_runs_land_in() -> None:
     run = next(s["run"] for s in steps if "suite" in s.get("run", ""))
     assert "runs/" in paths and "socklab/runs/" not in paths
     assert "SOCKLAB_RUNS" not in run  # so the runs are in ./runs of the working directory
+
+
+def test_the_grading_example_shards_cover_every_scenario_and_merge() -> None:
+    """Its matrix names shards 1..N of N, and its report job merges what they upload."""
+    import yaml
+
+    workflow = yaml.safe_load((ROOT / ".github/examples/grade-client.yml").read_text())
+    job = workflow["jobs"]["socklab"]
+    shards = job["strategy"]["matrix"]["shard"]
+    run = next(s["run"] for s in job["steps"] if "suite" in s.get("run", ""))
+    count = int(run.split("--shard ${{ matrix.shard }}/")[1].split()[0])
+    assert shards == list(range(1, count + 1))
+    merge = next(s["run"] for s in workflow["jobs"]["report"]["steps"] if "run" in s)
+    assert "socklab junit-merge socklab-results.xml" in merge
