@@ -15,13 +15,14 @@ TEST_JOBS ?= 8
 HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make tmux \
                  qemu-system-x86 busybox-static cpio kmod
 
-.PHONY: help setup images scenario suite test lint clean distclean
+.PHONY: help setup images box scenario suite test lint clean distclean
 
 help:
 	@echo "make scenario NAME=refused [BACKEND=compose|netns]   run one scenario and report"
 	@echo "make suite [BACKEND=...]                             run every scenario, one table"
 	@echo "make test                                            lint, type-check, the test suite"
 	@echo "make images                                          build the node image (no registry)"
+	@echo "make box                                             build socklab:latest, socklab in a container"
 	@echo "make clean                                           remove what crashed runs left"
 
 setup: $(VENV)/.stamp host-packages c-programs
@@ -52,6 +53,10 @@ host-packages:
 
 images: setup
 	bash images/build
+
+# socklab in a box (socklab:latest): the netns backend in one privileged container.
+box: setup
+	bash images/build-box
 
 scenario: setup $(NEED_IMAGES)
 	$(BIN)/socklab run $(NAME) $(BACKEND_FLAG)
