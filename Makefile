@@ -12,8 +12,11 @@ BACKEND_FLAG := $(if $(BACKEND),--backend $(BACKEND),)
 JOBS_FLAG := $(if $(JOBS),-j $(JOBS),)
 # Tests mostly wait on kernel timers: 8 at once on two cores (longest first, see conftest.py).
 TEST_JOBS ?= 8
-HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make tmux \
-                 qemu-system-x86 busybox-static cpio kmod
+# What `make scenario` needs (mmdebstrap: the node image's base where nothing can be pulled);
+# the test setup adds QEMU and its initramfs tools (other kernels), tmux (the lab's terminal
+# test), Chromium (report.html) and the dev tools (pytest, ruff, mypy).
+HOST_PACKAGES := tcpdump nftables iptables util-linux bubblewrap mmdebstrap strace gcc libc6-dev make
+TEST_PACKAGES := tmux qemu-system-x86 busybox-static cpio kmod
 
 .PHONY: help setup images box scenario suite test lint clean distclean
 
@@ -27,6 +30,24 @@ help:
 
 setup: $(VENV)/.stamp host-packages c-programs
 
+# Everything the test suite needs besides: `make test` runs it first.
+.PHONY: test-setup
+test-setup: setup $(VENV)/.dev-stamp
+	@missing=""; for pkg in $(TEST_PACKAGES); do \
+	  dpkg -s $$pkg >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "socklab: installing Debian packages for the tests:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@# a headless browser for the test that looks at report.html (GitHub's runner has Chrome)
+	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || \
+	  { echo "socklab: installing Debian packages: chromium"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+$(VENV)/.dev-stamp: $(VENV)/.stamp pyproject.toml
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
 # The book's programs in C, static: the same binaries run in netns hosts and in containers.
 .PHONY: c-programs
 c-programs: host-packages
@@ -35,7 +56,7 @@ c-programs: host-packages
 $(VENV)/.stamp: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip==24.3.1
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e .
 	touch $@
 
 .PHONY: host-packages
@@ -46,10 +67,6 @@ host-packages:
 	  echo "socklab: installing Debian packages:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@# a headless browser for the test that looks at report.html (GitHub's runner has Chrome)
-	@command -v chromium >/dev/null || command -v google-chrome >/dev/null || \
-	  { echo "socklab: installing Debian packages: chromium"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 images: setup
 	bash images/build
@@ -64,7 +81,7 @@ scenario: setup $(NEED_IMAGES)
 suite: setup $(NEED_IMAGES)
 	$(BIN)/socklab suite $(BACKEND_FLAG) $(JOBS_FLAG)
 
-lint: setup
+lint: test-setup
 	$(BIN)/ruff check harness tests bench setup.py
 	$(BIN)/ruff format --check harness tests bench setup.py
 	$(BIN)/mypy
@@ -72,7 +89,7 @@ lint: setup
 # Most of a run is waiting on kernel timers: TEST_JOBS workers, longest tests first, idle ones
 # steal. Tests that count or kill things machine-wide (teardown, leftovers) run afterwards, one
 # at a time, while a second pytest runs the QEMU guest's tests beside them (its output after).
-test: setup images lint
+test: test-setup images lint
 	$(BIN)/pytest -q -n $(TEST_JOBS) --dist worksteal -m "not serial" --durations=15
 	@guest_log=$$(mktemp); \
 	$(BIN)/pytest -q -m "serial and guest" > $$guest_log 2>&1 & guest=$$!; \
