@@ -341,8 +341,8 @@ class ComposeBackend:
         return self._containers[host]
 
     def step_group(self, host: str, step: str) -> cgroups.Group | None:
-        """Below the container's own group (its limits are the engine's); removed by the
-        runner before the container goes, which the engine could not remove otherwise."""
+        """Below the container's own group (its limits are the engine's); the runner removes
+        it at teardown, before the container goes."""
         if cgroups.available() is not None:
             return None
         container = cgroups.of_process(self._pids[host])
