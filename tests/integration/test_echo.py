@@ -19,7 +19,9 @@ def test_a_udp_echo_server_that_changes_a_byte_fails(backend: str) -> None:
     assert done.code == 1, done.stderr[-2000:]
     failed = [o for o in done.json()["expectations"] if not o["passed"]]
     assert [o["kind"] for o in failed] == ["echoed"], failed
-    assert "differ from byte 26" in failed[0]["observed"]
+    # the first conversation judged may be either client's: its last byte came back as '?'
+    seen = failed[0]["observed"]
+    assert "came back; they differ from byte" in seen and "got b'?'" in seen, seen
 
 
 def test_a_tcp_echo_server_that_adds_a_byte_fails() -> None:
