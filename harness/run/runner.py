@@ -224,6 +224,7 @@ class Execution:
         self.traces: dict[str, Path] = {}  # step -> its strace record, in the run folder
         self.tracers: dict[str, Process] = {}  # step -> the strace following it
         self.groups: dict[str, cgroups.Group] = {}  # step -> the cgroup of its processes
+        self.first_pids: dict[str, int] = {}  # step -> its program's process
         self.events: dict[str, Path] = {}
         self.expand = expander(backend.topology.names(), self.results, self.traces)
         self.ctx: faults.FaultContext | None = None
@@ -444,6 +445,7 @@ class Execution:
                 time.sleep(0.002)
         name = run.name
         group = self.backend.step_group(run.host, name)
+        self.first_pids[name] = pid
         if group is not None:
             self.groups[name] = group
             self.stack.callback(group.remove)
@@ -525,7 +527,7 @@ class Execution:
         if code is None:
             result.ended = time.time()  # the harness acts from here: see harness_caused()
             if name in self.groups:  # every process of the step, tagged or not
-                self.groups[name].stop()
+                self.groups[name].stop(self.first_pids[name])
             code = process.stop()
             result.stopped_by_harness = True
         else:

@@ -168,7 +168,7 @@ class Run(Strict):
     executable (`command:`, an argv list, never a shell string). Either way it runs under
     strace, and its calls are judged from the outside."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
     host: Host
     program: str | None = Field(
         default=None, pattern=r"^[a-z][a-z0-9_]*$", description="a file in harness/programs"
@@ -238,14 +238,14 @@ class Wait(Strict):
 class Counters(Strict):
     """Snapshot a host's kernel counters (/proc/net/snmp and /proc/net/netstat) now."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
     host: Host
 
 
 class Processes(Strict):
     """Snapshot the processes a step is running now (the program and every child it forked)."""
 
-    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9_-]*$", max_length=64)
     step: str
     at_least: int | None = Field(
         default=None,
@@ -294,7 +294,7 @@ class Capture(Strict):
 
 
 class Scenario(Strict):
-    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    name: str = Field(pattern=r"^[a-z][a-z0-9-]*$", max_length=64)
     title: str
     book: Book
     explain: str = Field(description="what this kernel does and why it differs from the book")
@@ -378,9 +378,9 @@ SCENARIO_NAME = re.compile(r"[a-z0-9][a-z0-9-]*")
 def path_of(name: str) -> Path:
     """A shipped scenario's file; a name resolves only inside the scenarios folder (a path to
     one's own file ends in .yaml: load_named)."""
-    if not SCENARIO_NAME.fullmatch(name):
+    if not SCENARIO_NAME.fullmatch(name) or len(name) > 64:
         raise ScenarioError(
-            f"{name[:60]!r} is no scenario name (lowercase letters, digits and -)",
+            f"{name[:60]!r} is no scenario name (at most 64 lowercase letters, digits and -)",
             hint="socklab list shows the names; a file of your own is given by its .yaml path",
         )
     path = SCENARIO_DIR / f"{name}.yaml"
@@ -457,13 +457,34 @@ def read(path: Path) -> Any:
             f"{path}: not UTF-8 text (byte {err.start}: {raw[err.start]:#x})"
         ) from err
     try:
-        return yaml.load(text, Loader=UniqueKeyLoader)
+        data = yaml.load(text, Loader=UniqueKeyLoader)
+        unwritable(data, path)
+        return data
     except yaml.YAMLError as err:
         raise ScenarioError(f"{path}: not valid YAML: {err}") from err
     except RecursionError as err:
         raise ScenarioError(f"{path}: nested too deeply to be a scenario") from err
     except ValueError as err:  # a number of over 4,300 digits, and the like
         raise ScenarioError(f"{path}: a value YAML cannot read: {str(err)[:160]}") from err
+
+
+def unwritable(data: Any, path: Path) -> None:
+    """A text YAML can hold but no file or terminal can (a lone surrogate, "\\ud800"): a
+    scenario error now, not a UnicodeEncodeError when the report is written."""
+    stack = [data]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ScenarioError(
+                    f"{path}: a text holds {item[err.start : err.end]!r}, which is no character"
+                ) from err
+        elif isinstance(item, dict):
+            stack += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            stack += item
 
 
 def load(path: Path) -> Scenario:

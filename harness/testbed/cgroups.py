@@ -90,13 +90,14 @@ class Group:
                 found += [int(line) for line in Path(folder, "cgroup.procs").read_text().split()]
         return found
 
-    def stop(self, grace: float = 2.0) -> None:
-        """SIGTERM to every process of the group, as to a program at its deadline; SIGKILL to
-        what is left after `grace` seconds. A child that cleared its environment (and so lost
-        socklab's tag) gets it too: it cannot act after its step."""
+    def stop(self, program: int, grace: float = 2.0) -> None:
+        """At a step's deadline: SIGTERM to the program (the step's first process), as to a
+        program at its deadline, and SIGKILL to it after `grace` seconds; SIGKILL at once to
+        every other process of the group, whatever it did with its environment or its
+        signals (a child that ignored SIGTERM acted for 2 s after the deadline before)."""
         for pid in self.pids():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM if pid == program else signal.SIGKILL)
         deadline = time.monotonic() + grace
         while self.pids() and time.monotonic() < deadline:
             time.sleep(0.02)

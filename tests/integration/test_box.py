@@ -28,6 +28,10 @@ def test_a_program_can_neither_write_sysctls_nor_read_the_harness_environment(
         "syn_retries 2",
         "probe seen 0",
     ]
+    # the outbox kept on disk holds each file once and never more than the quota
+    outbox = Path(done.json()["rundir"]) / "hosts" / "client"
+    kept = sum(p.stat().st_size for p in outbox.rglob("*") if p.is_file())
+    assert kept <= 64 * 1024 * 1024, kept
 
 
 ESCAPE = ROOT / "tests" / "integration" / "data" / "escape.yaml"

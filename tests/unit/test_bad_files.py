@@ -105,6 +105,11 @@ CASES: list[tuple[str, Change | bytes, str]] = [
     ),
     ("user-nul", at(f"{RUN0}.user", "no\x00body"), "String should match pattern"),
     ("mount-nul", at("mount", "ab\x00c"), "String should match pattern"),
+    # from a second hostile test: each raised a traceback (a file name too long, a
+    # UnicodeEncodeError in the report) after validate said ok
+    ("name-5000", at("name", "b" * 5000), "at most 64 characters"),
+    ("step-name-5000", at(f"{RUN0}.name", "s" * 5000), "at most 64 characters"),
+    ("title-surrogate", b'name: x\ntitle: "\\ud800"\n', "which is no character"),
     ("unknown-step-key", at(f"{RUN0}.colour", 1), "colour: Extra inputs are not permitted"),
     ("ready-empty", at(f"{RUN0}.ready", {}), "needs exactly one of: tcp, udp, call, calling"),
     ("ready-port-70000", at(f"{RUN0}.ready", {"tcp": 70000}), "less than or equal to 65535"),
