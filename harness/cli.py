@@ -27,13 +27,12 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rich.console import Console
-from rich.markup import escape
 from rich.text import Text
 
 from . import __version__, shipped
 from .errors import BackendUnavailable, ScenarioError, SocklabError
 from .report import model, terminal
-from .report.terminal import visible
+from .report.terminal import visible, wrapped
 from .run import compare, lab, labs, suite
 from .run.clean import clean
 from .run.execute import (
@@ -56,15 +55,25 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)  # a path must not w
 
 
 def progress(prefix: str, quiet: bool = False) -> Callable[[str], None]:
+    """Progress on stderr, each line within the terminal's width, cut between words."""
     if quiet:
         return lambda text: None
-    return lambda text: err.print(f"[dim]{prefix}:[/] {escape(visible(text))}")
+
+    def say(text: str) -> None:
+        first, *rest = wrapped(f"{prefix}: {visible(text)}", terminal.width(), 4)
+        head, _, tail = first.partition(": ")
+        err.print(Text.assemble((head + ":", "dim"), " " + tail if tail else ""))
+        for line in rest:
+            err.print(Text(line))
+
+    return say
 
 
 def cmd_list(args: argparse.Namespace) -> int:
+    columns = terminal.width()
     for name in scenarios.names():
         scen = scenarios.load_named(name)
-        print(f"{name:<18} {visible(scen.title)}")
+        print("\n".join(wrapped(f"{name:<18} {visible(scen.title)}", columns, 19)))
     return EXIT_PASS
 
 
@@ -211,7 +220,7 @@ def cmd_suite(args: argparse.Namespace) -> int:
     if args.junit_xml:
         label = f"-shard-{shard_of[0]}-of-{shard_of[1]}" if shard_of else ""
         suite.junit(results, backend, Path(args.junit_xml), label)
-    index = suite.index(results, backend, wall)
+    index = suite.index(results, backend, wall, roles_of(args))
     if args.json:
         print(json.dumps([dataclasses.asdict(r) for r in results], indent=2))
         return suite.exit_code(results)

@@ -143,6 +143,8 @@ def check_output(spec: Output, obs: Observations) -> Outcome:
         else:
             wants.append(f"has {needle!r}")
             ok = hits > 0
+            if ok:  # the line that matched, not whatever the program printed last
+                shown = next(line for line in lines if occurs(needle, line)).strip()[:120]
     if spec.lacks is not None:
         needle = resolve(spec.lacks, obs)
         wants.append(f"lacks {needle!r}")

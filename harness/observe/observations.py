@@ -111,6 +111,8 @@ class Observations:
     captures: list[CaptureRecord] = field(default_factory=list)
     mechanisms: list[dict[str, Any]] = field(default_factory=list)
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    # where and when each counters snapshot was read: name -> {"host": ..., "time": epoch}
+    counter_taken: dict[str, dict[str, Any]] = field(default_factory=dict)
     processes: dict[str, list[str]] = field(default_factory=dict)
     # kernel facts the scenario's `when:` conditions asked about: "sysctl:KEY" -> present
     facts: dict[str, bool] = field(default_factory=dict)
@@ -193,6 +195,7 @@ class Observations:
             "captures": [c.to_json() for c in self.captures],
             "mechanisms": self.mechanisms,
             "counters": self.counters,
+            "counter_taken": self.counter_taken,
             "processes": self.processes,
             "facts": self.facts,
             "sysctls": self.sysctls,
@@ -211,6 +214,7 @@ class Observations:
             captures=[CaptureRecord(**c) for c in data.get("captures", [])],
             mechanisms=list(data.get("mechanisms", [])),
             counters=dict(data.get("counters", {})),
+            counter_taken=dict(data.get("counter_taken", {})),
             processes=dict(data.get("processes", {})),
             facts=dict(data.get("facts", {})),
             sysctls={str(k): int(v) for k, v in data.get("sysctls", {}).items()},

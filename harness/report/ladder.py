@@ -1,62 +1,24 @@
-"""A packet ladder: the book's time-line figures, one column per host, one row per packet.
+"""The figure in the terminal: one column per host, one row per packet, call or fold.
 
 Captures sit on links, so a packet is drawn hop by hop: on lan1 between client and router, on
-lan2 between router and server. A SYN that crosses lan1 but never appears on lan2 ends at the
-router column, which is how a drop in the router looks.
+lan2 between router and server. A packet that went into the router and never came out on the
+other link (both captured) ends in an X at the router's column. A host's calls are written on
+its column at the moments they were made and returned.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from ..observe.pcap import Packet
+from .figure import Figure, Hop, Journey, Mark, label
 
-LEAF = {"lan1": "client", "lan2": "server"}
-FLAG_NAMES = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH"}
-ICMP_SHORT = {
-    0: "net unreachable",
-    1: "host unreachable",
-    3: "port unreachable",
-    9: "net prohibited",
-    10: "host prohibited",
-    13: "admin prohibited",
-}
 SPAN = 26  # characters between two adjacent columns, at most
 MIN_SPAN = 14  # below this an arrow's label is unreadable
 TIME = 11  # "  1.234567  "
 NOTE = 15  # "  65535 > 65535"
 PORTED_SPAN = 20  # the port note is dropped before the spans shrink below this
-
-
-def label(packet: Packet) -> str:
-    if packet.proto == "tcp":
-        names = [FLAG_NAMES[c] for c in packet.flags if c in FLAG_NAMES]
-        names += ["ACK"] if packet.flags.endswith(".") else []
-        text = ",".join(names) or "-"
-        return f"{text} len {packet.length}" if packet.length else text
-    if packet.proto == "udp":
-        return f"UDP len {packet.length}"
-    if packet.proto == "icmp":
-        if packet.icmp_type == 3:
-            return "ICMP " + ICMP_SHORT.get(packet.icmp_code or 0, f"unreach {packet.icmp_code}")
-        return {8: "ICMP echo request", 0: "ICMP echo reply"}.get(packet.icmp_type or -1, "ICMP")
-    if packet.proto == "arp":
-        return f"ARP who-has {packet.dst}" if packet.flags == "request" else "ARP reply"
-    return packet.proto
-
-
-def endpoints(packet: Packet, host_of: Callable[[str], str | None]) -> tuple[str, str] | None:
-    """(sender, receiver) on the packet's link, or None for loopback."""
-    leaf = LEAF.get(packet.link)
-    if leaf is None:
-        return None
-    sender = host_of(packet.src)
-    if sender == leaf:
-        return leaf, "router"
-    if sender is not None:
-        return "router", leaf
-    # A source no host owns (spoofed, or an ARP probe's): judge by where it is going.
-    return ("router", leaf) if host_of(packet.dst) == leaf else (leaf, "router")
+TOGETHER_S = 0.002  # a call that returned within this is one line: called and returned
 
 
 def note(packet: Packet) -> str:
@@ -65,36 +27,59 @@ def note(packet: Packet) -> str:
     return ""
 
 
-def arrow(text: str, width: int, rightwards: bool) -> str:
+def arrow(text: str, width: int, rightwards: bool, dropped: bool = False, line: str = "-") -> str:
     body = f" {text} " if len(text) + 4 <= width else f" {text[: width - 6]}~ "
     dashes = width - len(body) - 1
     left, right = dashes // 2, dashes - dashes // 2
     if rightwards:
-        return "-" * left + body + "-" * right + ">"
-    return "<" + "-" * left + body + "-" * right
+        return line * left + body + line * right + ("X" if dropped else ">")
+    return ("X" if dropped else "<") + line * left + body + line * right
 
 
-def row(
-    packet: Packet,
-    columns: Sequence[str],
-    host_of: Callable[[str], str | None],
-    span: int = SPAN,
-) -> str:
-    canvas = list(" " * ((span + 1) * (len(columns) - 1) + 1))
-    for index in range(len(columns)):
-        canvas[index * (span + 1)] = "|"
-    ends = endpoints(packet, host_of)
-    if ends is None:  # loopback: a note beside the host's own column
-        where = host_of(packet.src) or host_of(packet.dst) or columns[0]
-        start = (columns.index(where) if where in columns else 0) * (span + 1) + 1
-        text = f" lo: {label(packet)}"[:span]
-    else:
-        first, second = columns.index(ends[0]), columns.index(ends[1])
+class Canvas:
+    def __init__(self, columns: Sequence[str], span: int, room: int) -> None:
+        self.columns = list(columns)
+        self.span = span
+        self.room = room  # what a call's or a loopback note's text may use, rails and all
+
+    def rails(self) -> list[str]:
+        canvas = list(" " * ((self.span + 1) * (len(self.columns) - 1) + 1))
+        for index in range(len(self.columns)):
+            canvas[index * (self.span + 1)] = "|"
+        return canvas
+
+    def at(self, host: str) -> int:
+        return (self.columns.index(host) if host in self.columns else 0) * (self.span + 1)
+
+    def hop(self, hop: Hop, text: str) -> str:
+        canvas = self.rails()
+        if hop.sender == hop.receiver:  # loopback: a note beside the host's own column
+            return self.call(hop.sender, text)
+        first, second = self.at(hop.sender), self.at(hop.receiver)
         low, high = min(first, second), max(first, second)
-        start = low * (span + 1) + 1
-        text = arrow(label(packet), (high - low) * (span + 1) - 1, first < second)
-    canvas[start : start + len(text)] = text
-    return "".join(canvas)
+        start = low + 1
+        # `=`: a broadcast, to every host on the link
+        drawn = arrow(
+            text, high - low - 1, first < second, hop.dropped, "=" if hop.broadcast else "-"
+        )
+        canvas[start : start + len(drawn)] = drawn
+        return "".join(canvas).rstrip()
+
+    def call(self, host: str, text: str) -> str:
+        """The text on the host's column: right of it, or left of the last one."""
+        canvas = self.rails()
+        canvas += [" "] * max(0, self.room - len(canvas))
+        rail = self.at(host)
+        room = len(canvas)
+        if host == self.columns[-1]:  # left of its rail, so named: it is not the router's
+            text = f"{host}: {text}"
+            text = text[: rail - 1]
+            start = rail - 1 - len(text)
+        else:
+            text = text[: room - rail - 2]
+            start = rail + 2
+        canvas[start : start + len(text)] = text
+        return "".join(canvas).rstrip()
 
 
 def layout(width: int, columns: int) -> tuple[int, bool]:
@@ -113,45 +98,101 @@ def needed_width(columns: int) -> int:
     return TIME + (MIN_SPAN + 1) * (columns - 1) + 1
 
 
-def render_ladder(
-    packets: Sequence[Packet],
-    columns: Sequence[str],
-    host_of: Callable[[str], str | None],
-    width: int = 200,
-    fold: int | None = None,
-) -> list[str]:
-    """The ladder in at most `width` characters a line (a note instead when even the
-    narrowest ladder does not fit); with `fold`, the first and last packets of a longer list
+def rows_of(fig: Figure, canvas: Canvas, ports: bool) -> list[tuple[float, str]]:
+    """(moment, line) for every hop, fold and call of the figure, unsorted."""
+
+    def hop_line(hop: Hop, text: str) -> tuple[float, str]:
+        line = canvas.hop(hop, text)
+        if ports and hop.packet.sport is not None:
+            line = line.ljust(len(canvas.rails())) + f"  {note(hop.packet)}"
+        return hop.time, line
+
+    found: list[tuple[float, str]] = []
+    for row in fig.rows:
+        if isinstance(row, Journey):
+            for index, hop in enumerate(row.hops):
+                found.append(hop_line(hop, short(row.text) if index == 0 else label(hop.packet)))
+            continue
+        for journey in row.first:
+            for hop in journey.hops:
+                found.append(
+                    hop_line(hop, f"{label(hop.packet)} x{len(row.journeys) // row.period}")
+                )
+        found.append((row.first[-1].hops[-1].time, f"FOLD {row.number}: {row.text}"))
+    for mark in fig.marks:
+        found += mark_lines(mark, canvas)
+    return found
+
+
+def short(text: str) -> str:
+    """An arrow's label in the terminal: the ARP request's address first (the arrow's `=`
+    says it is a broadcast)."""
+    return text.replace(" (broadcast)", "").replace("ARP who-has", "who-has")
+
+
+LEGEND = "X: dropped in the router  ===: broadcast  FOLD: like rows folded"
+
+
+def mark_lines(mark: Mark, canvas: Canvas) -> list[tuple[float, str]]:
+    called = mark.called + (f" x{mark.count}" if mark.count > 1 else "")
+    if mark.end is None:
+        return [(mark.start, canvas.call(mark.host, f"{called} ... still blocked"))]
+    if mark.end - mark.start < TOGETHER_S:
+        return [(mark.start, canvas.call(mark.host, f"{called} {mark.returned}"))]
+    return [
+        (mark.start, canvas.call(mark.host, f"{called} ...")),
+        (mark.end, canvas.call(mark.host, f"{mark.name} {mark.returned}")),
+    ]
+
+
+def render_ladder(fig: Figure, width: int = 200, fold: int | None = None) -> list[str]:
+    """The figure in at most `width` characters a line (a note instead when even the
+    narrowest ladder does not fit); with `fold`, the first and last rows of a longer figure
     around a line that says how many are left out."""
-    if not packets:
+    if not fig.rows and not fig.marks:
         return []
+    columns = fig.columns
     span, ports = layout(width, len(columns))
     if not span:
-        return [f"(the packet ladder needs {needed_width(len(columns))} columns; this is {width})"]
-    start = packets[0].time
+        return [f"(the ladder needs {needed_width(len(columns))} columns; this is {width})"]
+    canvas = Canvas(columns, span, width - TIME)
     # Each name starts at its rail; the last one ends at its rail where the width has no room
     # after it (at 60 columns "server" used to wrap under the ladder).
     last_rail = (span + 1) * (len(columns) - 1)
-    canvas = [" "] * (width - TIME)
+    header = [" "] * (width - TIME)
     for index, name in enumerate(columns):
         name = name[:span]
         at = index * (span + 1)
         if index == len(columns) - 1 and at + len(name) > width - TIME:
             at = last_rail + 1 - len(name)
-        canvas[at : at + len(name)] = name
-    header = "".join(canvas)
-    lines = [" " * TIME + header.rstrip()]
-    shown: list[Packet | None] = list(packets)
-    if fold is not None and len(packets) > fold:
+        header[at : at + len(name)] = name
+    rows = sorted(rows_of(fig, canvas, ports), key=lambda row: row[0])
+    shown: list[tuple[float, str] | None] = list(rows)
+    if fold is not None and len(rows) > fold:
         head, tail = fold * 2 // 3, fold - fold * 2 // 3
-        shown = [*packets[:head], None, *packets[-tail:]]
-    for packet in shown:
-        if packet is None:
-            left = len(packets) - fold  # type: ignore[operator]
-            lines.append(" " * TIME + f"... {left} more packets (report.json; --full shows all)")
+        shown = [*rows[:head], None, *rows[-tail:]]
+    lines = [" " * TIME + "".join(header).rstrip()]
+    for entry in shown:
+        if entry is None:
+            left = len(rows) - fold  # type: ignore[operator]
+            lines.append(" " * TIME + f"... {left} more rows (report.json; --full shows all)")
             continue
-        drawn = row(packet, columns, host_of, span)
-        lines.append(
-            f"{packet.time - start:9.6f}  {drawn}" + (f"  {note(packet)}" if ports else "")
-        )
+        when, line = entry
+        if line.startswith("FOLD "):
+            lines += [" " * TIME + part for part in wrapped(line, width - TIME)]
+            continue
+        lines.append(f"{when - fig.origin:9.6f}  {line}")
+    if any(" X" in line or "X|" in line or "=" in line or "FOLD" in line for line in lines):
+        lines.append(" " * TIME + LEGEND[: width - TIME])
     return [line.rstrip() for line in lines]
+
+
+def wrapped(text: str, columns: int) -> list[str]:
+    words, lines, line = text.split(" "), [], ""
+    for word in words:
+        if line and len(line) + 1 + len(word) > columns:
+            lines.append(line)
+            line = "  " + word
+        else:
+            line = f"{line} {word}" if line else word
+    return [*lines, line] if line else lines

@@ -101,6 +101,7 @@ class Report:
                 for packet in obs.packets
             ],
             "book": self.scenario.book.model_dump(),
+            "table": None if (filled := book_table(self)) is None else filled.__dict__,
             "explain": self.scenario.explain,
         }
 
@@ -173,6 +174,23 @@ def counter_rows(report: Report) -> list[tuple[str, str, int | None, int | None,
         delta = "-" if old is None or new is None else f"{new - old:+d}"
         rows.append((key, f"{before} -> {after}", old, new, delta))
     return rows
+
+
+@dataclass
+class FilledTable:
+    title: str
+    columns: list[str]
+    rows: list[list[str]]
+
+
+def book_table(report: Report) -> FilledTable | None:
+    """The scenario's book table with this kernel's cells filled from the run; a value the
+    run does not hold reads `<no ...>`, never a guess."""
+    table = report.scenario.table
+    if table is None:
+        return None
+    rows = [[resolve(cell, report.observations) for cell in row] for row in table.rows]
+    return FilledTable(table.title, list(table.columns), rows)
 
 
 def load(rundir: Path) -> Report:

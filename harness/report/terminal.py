@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import shutil
+import textwrap
 
 from rich.console import Console, Group
 from rich.markup import escape
@@ -11,9 +13,17 @@ from rich.table import Table
 from rich.text import Text
 
 from ..observe.observations import StepResult, distinct
-from ..scenario.topology import HOSTS
+from .figure import figure
 from .ladder import render_ladder
-from .model import Report, call_text, counter_rows, errnos, paragraphs
+from .model import (
+    FilledTable,
+    Report,
+    book_table,
+    call_text,
+    counter_rows,
+    errnos,
+    paragraphs,
+)
 
 CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
 
@@ -25,6 +35,22 @@ CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 def visible(text: str) -> str:
     """`text` with every control character but newline and tab written as \\xNN."""
     return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
+
+
+def width() -> int:
+    """The terminal's columns (COLUMNS when set), 80 when the output is not a terminal."""
+    return shutil.get_terminal_size((80, 24)).columns
+
+
+def wrapped(text: str, columns: int, indent: int = 0) -> list[str]:
+    """`text` in lines of at most `columns`, cut at spaces, never inside a word; the lines
+    after the first indented by `indent`. A word longer than a line (a path) is cut last."""
+    return textwrap.wrap(
+        text,
+        max(columns, indent + 20),
+        subsequent_indent=" " * indent,
+        break_on_hyphens=False,
+    ) or [""]
 
 
 def shown(text: str = "", style: str = "") -> Text:
@@ -54,7 +80,7 @@ def timeline(report: Report, fold: int | None = FOLD) -> Text:
     if not entries:
         return shown("(no packets captured, no calls traced)")
     entries.sort(key=lambda entry: entry[0])
-    first = entries[0][0]
+    first = obs.started  # the run's start: the clock every view of the run uses
     text = shown()
     marked = False
     if fold is not None and len(entries) > fold:
@@ -90,17 +116,42 @@ def calls_summary(step: StepResult) -> str:
     return ", ".join(seen.values()) or "-"
 
 
-def steps_table(report: Report) -> Table:
+STEPS = 8  # rows of the steps table, unless --full; then the first STEPS - 2 and a count
+PRINTED = 3  # lines of what a step printed, in the table
+
+
+def printed_text(step: StepResult, full: bool) -> str:
+    lines = (step.stdout + step.stderr).strip().splitlines() or ["(nothing)"]
+    if full or len(lines) <= PRINTED:
+        return "\n".join(lines)
+    return "\n".join([*lines[: PRINTED - 1], f"... ({len(lines)} lines)"])
+
+
+def steps_table(report: Report, full: bool = False) -> Table:
     table = Table(title="What the programs did", expand=True)
     for column in ("step", "host", "printed", "errno (strace)", "calls (strace)", "exit"):
         table.add_column(column)
-    for name, step in report.observations.steps.items():
-        printed = (step.stdout + step.stderr).strip() or "(nothing)"
+    steps = list(report.observations.steps.items())
+    if not full and len(steps) > STEPS:
+        left = len(steps) - (STEPS - 2)
+        steps = steps[: STEPS - 2]
+        table.caption = f"... and {left} more steps (report.json; --full shows all)"
+    for name, step in steps:
+        printed = printed_text(step, full)
         seen = ", ".join(errnos(step)) or "-"
         if not step.traced:
             seen = "no strace record"
         code = "stopped" if step.stopped_by_harness else str(step.exit_code)
         table.add_row(name, step.host, shown(printed), shown(seen), calls_summary(step), code)
+    return table
+
+
+def table_of(filled: FilledTable) -> Table:
+    table = Table(title=shown(f"The book's table, with this kernel's column: {filled.title}"))
+    for column in filled.columns:
+        table.add_column(shown(column))
+    for row in filled.rows:
+        table.add_row(*(shown(cell) for cell in row))
     return table
 
 
@@ -117,11 +168,23 @@ def counters_table(report: Report) -> Table | None:
     return table
 
 
-def verdict_table(report: Report) -> Table:
+EXPECTATIONS = 10  # rows of the expectations table, unless --full
+PASSED_SHOWN = 6  # passed ones shown when there are more
+
+
+def verdict_table(report: Report, full: bool = False) -> Table:
     table = Table(title="Expectations", expand=True)
     for column in ("", "expected", "observed"):
         table.add_column(column)
-    for outcome in report.outcomes:
+    outcomes = list(report.outcomes)
+    if not full and len(outcomes) > EXPECTATIONS:
+        # every failed or skipped one, and the first passed ones: the rest are alike
+        passed = [o for o in outcomes if o.passed and not o.skipped]
+        hidden = passed[PASSED_SHOWN:]
+        outcomes = [o for o in outcomes if not any(o is h for h in hidden)]
+        if hidden:
+            table.caption = f"... and {len(hidden)} more passed (report.json; --full shows all)"
+    for outcome in outcomes:
         mark = shown("PASS", style="green") if outcome.passed else shown("FAIL", style="bold red")
         if outcome.skipped:
             mark = shown("SKIP", style="yellow")
@@ -134,7 +197,9 @@ def render(report: Report, console: Console, full: bool = False) -> None:
     where = f"{report.backend}, Linux {report.kernel}" + (
         f", {report.guest}" if report.guest else ""
     )
-    console.rule(f"[bold]{scen.name}[/]: {escape(visible(scen.title))}  ({where})")
+    console.rule(f"[bold]{scen.name}[/]  ({escape(where)})")
+    # the title whole, cut between words (a rule would cut it mid-word to fit)
+    console.print(shown("\n".join(wrapped(visible(scen.title), console.width)), style="bold"))
     if report.guest == "qemu-tcg":
         console.print(
             shown(
@@ -152,18 +217,23 @@ def render(report: Report, console: Console, full: bool = False) -> None:
         console.print(
             shown(f"Skipped for your {skipped.role}: step {skipped.step} ({skipped.why})", "yellow")
         )
-    console.print(steps_table(report))
-    title = "Calls (strace) and packets (tcpdump), one clock to within about a millisecond"
+    console.print(steps_table(report, full))
     fold = None if full else FOLD
-    console.print(Panel(timeline(report, fold), title=title))
+    if full:  # the figure below carries the same calls and packets, folded
+        title = "Calls (strace) and packets (tcpdump), one clock to within about a millisecond"
+        console.print(Panel(timeline(report, fold), title=title))
     # Inside a panel: its border and padding take 4 columns; the ladder never wraps.
-    ladder = render_ladder(
-        report.observations.evidence(), list(HOSTS), report.host_of, console.width - 4, fold
-    )
+    ladder = render_ladder(figure(report.observations, report.host_of), console.width - 4, fold)
     book = Panel(shown(scen.book.trace.rstrip()), title=shown(f"The book: {scen.book.section}"))
-    ours = Panel(shown("\n".join(ladder) or "(no packets)"), title="This kernel: packet ladder")
+    ours = Panel(shown("\n".join(ladder) or "(no packets)"), title="This kernel: calls and packets")
     console.print(ours)
-    console.print(book)
+    filled = book_table(report)
+    if filled is not None and not full:  # the book's trace is this table: shown with ours
+        console.print(table_of(filled))
+    else:
+        console.print(book)
+        if filled is not None:
+            console.print(table_of(filled))
     body = Group(
         shown("The book: " + paragraphs(scen.book.shows), style="italic"),
         shown(""),
@@ -171,9 +241,9 @@ def render(report: Report, console: Console, full: bool = False) -> None:
     )
     console.print(Panel(body, title="Book and kernel"))
     counters = counters_table(report)
-    if counters is not None:
+    if counters is not None and (full or filled is None):  # the book's table has its values
         console.print(counters)
-    console.print(verdict_table(report))
+    console.print(verdict_table(report, full))
     verdict = "[green]PASSED[/]" if report.passed else "[bold red]FAILED[/]"
     if not report.judged:
         verdict += " (every expectation was skipped on this kernel: nothing was judged)"

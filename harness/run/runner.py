@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import RunError, ScenarioError
 from ..observe import capture, counters, strace
@@ -219,6 +220,7 @@ class Execution:
         self.processes: dict[str, Process] = {}
         self.results: dict[str, StepResult] = {}
         self.counters: dict[str, dict[str, int]] = {}
+        self.counter_taken: dict[str, dict[str, Any]] = {}
         self.snapshots: dict[str, list[str]] = {}
         self.stack = Teardown()
         self.traces: dict[str, Path] = {}  # step -> its strace record, in the run folder
@@ -292,6 +294,7 @@ class Execution:
             captures=records,
             mechanisms=self.ctx.mechanisms,
             counters=self.counters,
+            counter_taken=self.counter_taken,
             processes=self.snapshots,
             facts=self.facts,
             sysctls=self.sysctls,
@@ -354,6 +357,10 @@ class Execution:
         elif step.counters is not None:
             netns = self.backend.netns(step.counters.host)
             self.counters[step.counters.name] = counters.snapshot(netns)
+            self.counter_taken[step.counters.name] = {
+                "host": step.counters.host,
+                "time": time.time(),
+            }
         elif step.processes is not None:
             spec = step.processes
             tag = self._process(spec.step).tag

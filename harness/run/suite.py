@@ -49,6 +49,13 @@ class Result:
     rundir: str = ""  # where its report is; empty when it never got one
 
 
+def failed(outcomes: Sequence[dict[str, Any]]) -> list[str]:
+    """Each failed expectation as `expected ...; observed ...`: what a grader reads first."""
+    return [
+        f"expected {o['expected']}; observed {o['observed']}" for o in outcomes if not o["passed"]
+    ]
+
+
 # A scenario the suite only reads (its book, its declared waits, its roles), loaded once: the
 # table, the schedule and the selection each loaded all 23 (0.13 s a time) before a run began.
 read_only = functools.cache(scenarios.load_named)
@@ -194,7 +201,7 @@ def run_serial(
                 headline = "; ".join(f"{s.step}: {s.why}" for s in plan.skipped)
             outcomes = data["expectations"]
             assert isinstance(outcomes, list)
-            failures = [f"{o['expected']}: {o['observed']}" for o in outcomes if not o["passed"]]
+            failures = failed(outcomes)
             rundir = str(data["rundir"])
         except SocklabError as error:
             verdict, headline, failures, rundir = "ERROR", str(error), [str(error)], ""
@@ -362,7 +369,7 @@ class Child:
             said = [line for line in message if line.startswith("socklab: ")] or message
             return Result(self.name, "ERROR", seconds, said[-1], book, message[-5:])
         outcomes = data["expectations"]
-        failures = [f"{o['expected']}: {o['observed']}" for o in outcomes if not o["passed"]]
+        failures = failed(outcomes)
         verdict, headline = ("pass" if code == EXIT_PASS else "FAIL"), str(data["headline"])
         if data["replacements"] and not data["played"]:
             verdict = "skipped"
@@ -487,12 +494,27 @@ def junit(results: Sequence[Result], backend: str, path: Path, label: str = "") 
         )
         if result.verdict in ("FAIL", "ERROR"):
             tag = "failure" if result.verdict == "FAIL" else "error"
-            node = ET.SubElement(case, tag, message=result.headline[:200])
-            node.text = "\n".join(result.failures)
+            node = ET.SubElement(case, tag, message=failure_message(result))
+            where = [f"run folder: {result.rundir}"] if result.rundir else []
+            node.text = "\n".join([*result.failures, *where])
         elif result.verdict == "skipped":
             ET.SubElement(case, "skipped", message=result.headline[:200])
         ET.SubElement(case, "system-out").text = result.headline
     ET.ElementTree(suite).write(path, encoding="utf-8", xml_declaration=True)
+
+
+def failure_message(result: Result) -> str:
+    """A failure's one line, as CI summaries show it: how many expectations failed, the first
+    of them (expected and observed), and the run folder that holds the evidence."""
+    if result.verdict == "ERROR" or not result.failures:
+        text = result.headline
+    else:
+        more = len(result.failures) - 1
+        text = result.failures[0] + (f" (and {more} more)" if more else "")
+        text = f"{len(result.failures)} failed: {text}"
+    where = f"; run folder {result.rundir}" if result.rundir else ""
+    limit = 400 - len(where)
+    return (text if len(text) <= limit else text[: limit - 3] + "...") + where
 
 
 def merge_junit(inputs: Sequence[Path], output: Path) -> int:
@@ -517,10 +539,14 @@ def merge_junit(inputs: Sequence[Path], output: Path) -> int:
     return cases
 
 
-def index(results: Sequence[Result], backend: str, wall: float) -> Path:
-    """runs/suite-<time>/index.html: one row per scenario, linking to its report.html."""
+def index(
+    results: Sequence[Result], backend: str, wall: float, roles: dict[str, str] | None = None
+) -> Path:
+    """runs/suite-<time>/index.html: one row per scenario, linking to its report.html; it
+    says whose programs were graded (the roles given, else socklab's own)."""
     folder = RUNS_DIR / f"suite-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
-    return html.write_index(results, backend, wall, folder)
+    graded = {role: text for role, text in (roles or {}).items() if text}
+    return html.write_index(results, backend, wall, folder, graded)
 
 
 def exit_code(results: Sequence[Result]) -> int:

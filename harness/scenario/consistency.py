@@ -52,11 +52,8 @@ def address_problem(
             return None
         return f"{{{name}}}: unknown name; known: {', '.join(sorted(ADDRESS_NAMES))}"
     if term.kind == "counter":
-        return (
-            None
-            if term.parts[0] in snapshots
-            else f"{{{name}}}: no snapshot named {term.parts[0]!r}"
-        )
+        unknown = [part for part in term.parts[:-1] if part not in snapshots]
+        return f"{{{name}}}: no snapshot named {unknown[0]!r}" if unknown else None
     if term.parts[0] not in steps:
         return f"{{{name}}}: no step named {term.parts[0]!r}"
     if term.kind == "call" and term.parts[0] in untraced:

@@ -24,6 +24,7 @@ from .consistency import problems
 from .counterfactual import Counterfactual, apply
 from .expectations import Expectation
 from .schema import CALL_NAME, Host, Link, OneOf, Strict, When
+from .terms import PLACEHOLDER
 from .topology import ATTACHMENTS, HOSTS
 
 SCENARIO_DIR = shipped.SCENARIOS
@@ -280,6 +281,25 @@ class Book(Strict):
     headline: str = Field(default="", description="the book's outcome in a few words, for `suite`")
 
 
+class BookTable(Strict):
+    """A table the book prints, with this kernel's column beside its own: cells may hold
+    placeholders ({counter.SNAPSHOT.KEY}, {delta.BEFORE.AFTER.KEY}, {call...}) that the
+    report fills from the run."""
+
+    title: str = Field(max_length=200)
+    columns: list[str] = Field(min_length=2, max_length=12)
+    rows: list[list[str]] = Field(min_length=1, max_length=100)
+
+    @model_validator(mode="after")
+    def rectangular(self) -> BookTable:
+        for number, row in enumerate(self.rows):
+            if len(row) != len(self.columns):
+                return error(f"rows.{number} has {len(row)} cells for {len(self.columns)} columns")
+        if not any(PLACEHOLDER.search(cell) for row in self.rows for cell in row):
+            return error("no cell reads the run ({counter...}, {delta...}, {call...})")
+        return self
+
+
 class Capture(Strict):
     host: Host
     link: Link
@@ -298,6 +318,9 @@ class Scenario(Strict):
     title: str
     book: Book
     explain: str = Field(description="what this kernel does and why it differs from the book")
+    table: BookTable | None = Field(
+        default=None, description="the book's table, with this kernel's column beside it"
+    )
     headline: str | None = Field(
         default=None, description="the run's main observation for `suite`, with {event...}"
     )

@@ -99,8 +99,13 @@ def placeholders(text: str) -> list[str]:
 
 
 def placeholder_term(key: str) -> Term | None:
-    """`{call.S.C.F}` / `{counter.SNAPSHOT.KEY}` as a term; None for an address name."""
+    """`{call.S.C.F}` / `{counter.SNAPSHOT.KEY}` / `{delta.BEFORE.AFTER.KEY}` (a counter's
+    change between two snapshots) as a term; None for an address name."""
     kind, _, rest = key.partition(".")
+    if kind == "delta" and rest:
+        before, _, tail = rest.partition(".")
+        after, _, name = tail.partition(".")
+        return parse_term(f"counter:{before}:{after}:{name}")
     if kind == "counter" and rest:
         snapshot, _, name = rest.partition(".")
         return parse_term(f"counter:{snapshot}:{name}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 from itertools import pairwise
 from pathlib import Path
 
+from socklab.observe.observations import Observations
 from socklab.observe.pcap import Packet
+from socklab.report.figure import figure
 from socklab.report import html
 
 from tests.unit.test_report_view import saved_run
@@ -14,16 +16,15 @@ HOSTS = {"10.0.1.2": "client", "10.0.1.1": "router", "10.0.2.2": "server"}
 
 
 def syn(at: float) -> Packet:
-    return Packet(at, "client", "lan1", "tcp", "10.0.1.2", "10.0.2.2", 40000, 13, "S")
+    size = int(at * 1000)  # each its own length: like packets in a row would fold
+    return Packet(at, "client", "lan1", "tcp", "10.0.1.2", "10.0.2.2", 40000, 13, "S", length=size)
 
 
 def test_gaps_grow_with_their_seconds_and_long_ones_break() -> None:
-    drawn = html.ladder(
-        [syn(0), syn(0.001), syn(1.001), syn(3.001), syn(13.001)],
-        ["client", "router", "server"],
-        HOSTS.get,
-    )
-    ys = [a.y for a in drawn.arrows]
+    packets = [syn(0), syn(0.001), syn(1.001), syn(3.001), syn(13.001)]
+    obs = Observations(0.0, {}, packets, [], {**{v: k for k, v in HOSTS.items()}})
+    drawn = html.ladder(figure(obs, HOSTS.get))
+    ys = [a.y1 for a in drawn.arrows]
     steps = [b - a for a, b in pairwise(ys)]
     assert steps[0] == html.ROW  # a millisecond: one row
     assert steps[1] == 1.0 * html.PX_PER_S  # a second: 80 pixels
@@ -37,7 +38,10 @@ def test_the_page_has_every_packet_and_call(tmp_path: Path) -> None:
     rep = saved_run("tcp-echo", tmp_path)
     page = (tmp_path / "report.html").read_text()
     evidence = [p for p in rep.observations.evidence() if p.link != "lo"]
-    assert page.count('<g class="packet"') >= len(evidence) > 10
+    drawn = html.ladder(html.figure(rep.observations, rep.host_of))
+    folded = sum(len(lines) for _, _, lines, _ in drawn.unfolds)
+    shown = page.count('<g class="packet')
+    assert shown + folded >= len(evidence) > 10  # drawn, or listed where its fold opens
     calls = sum(len(step.calls) for step in rep.observations.steps.values())
     assert page.count("&lt;") + page.count(" = ") >= calls  # each call's line
     assert "http" not in page.replace("http://www.w3.org/2000/svg", "")  # nothing fetched

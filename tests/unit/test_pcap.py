@@ -8,11 +8,14 @@ from pathlib import Path
 import dpkt
 import pytest
 from socklab.observe.pcap import Packet, PcapError, merge, read_pcap
+from socklab.observe.observations import CaptureRecord, Observations
+from socklab.report.figure import figure
 from socklab.report.ladder import render_ladder
 from socklab.scenario.topology import Topology
 
 TOPO = Topology(0)
 CLIENT, ROUTER1, ROUTER2, SERVER = "10.77.1.10", "10.77.1.1", "10.77.2.1", "10.77.2.10"
+CAPTURED = [CaptureRecord("router", link, f"{link}.pcap", 0, 0) for link in ("lan1", "lan2")]
 
 
 def ip_frame(src: str, dst: str, body: dpkt.Packet, proto: int) -> bytes:
@@ -132,22 +135,24 @@ def segment(t: float, link: str, src: str, dst: str, sport: int, dport: int, fla
 
 
 def ladder_of(packets: list[Packet]) -> list[str]:
-    return render_ladder(packets, ["client", "router", "server"], TOPO.host_of)
+    obs = Observations(0.0, {}, packets, [], TOPO.names(), captures=CAPTURED)
+    return render_ladder(figure(obs, TOPO.host_of))
 
 
 def test_ladder_draws_each_hop_and_a_drop_ends_at_the_router() -> None:
     syn1 = segment(0.0, "lan1", CLIENT, SERVER, 5, 13, "S")
     syn2 = segment(0.001, "lan2", CLIENT, SERVER, 5, 13, "S")
     rst = segment(0.002, "lan2", SERVER, CLIENT, 13, 5, "R.")
-    lines = ladder_of([syn1, syn2, rst])
+    rst_back = segment(0.003, "lan1", SERVER, CLIENT, 13, 5, "R.")
+    lines = ladder_of([syn1, syn2, rst, rst_back])
     assert lines[0].split() == ["client", "router", "server"]
-    first, second, third = lines[1:]
+    first, second, third = lines[1:4]
     assert "SYN" in first and first.index(">") < second.index("SYN")  # lan1 hop left of lan2
     assert "---->|" in second.replace(" ", "-") or ">|" in second
     assert "<" in third and "RST,ACK" in third
     dropped = ladder_of([syn1])[1]
     bar = dropped.index("|", dropped.index("|") + 1)  # the router's column
-    assert dropped.index(">") == bar - 1, "a SYN seen only on lan1 stops at the router"
+    assert dropped.index("X") == bar - 1, "a SYN seen only on lan1 ends in a drop mark"
 
 
 def test_two_captures_of_one_packet_are_one_but_two_copies_are_two() -> None:

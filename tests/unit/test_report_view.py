@@ -39,12 +39,13 @@ def view(rep: model.Report, width: int, full: bool = False) -> list[str]:
 def test_the_ladder_never_wraps(tmp_path: Path, width: int) -> None:
     lines = view(saved_run("tcp-echo", tmp_path), width)
     assert max(len(line) for line in lines) <= width
-    start = lines.index(next(x for x in lines if "packet ladder" in x)) + 1
+    start = lines.index(next(x for x in lines if "calls and packets" in x)) + 1
     end = next(i for i in range(start, len(lines)) if lines[i].lstrip().startswith("╰"))
     ladder = [x.strip("│ ") for x in lines[start + 1 : end]]  # inside the panel, header aside
     # rich wraps a line that is too long inside the panel: a wrapped row leaves a piece
     # without the three rails
-    assert all(x.count("|") == 3 or x.startswith("...") for x in ladder if x), "\n".join(ladder)
+    arrows = [x for x in ladder if "->|" in x or "|<-" in x]  # a packet's row, not a call's
+    assert arrows and all(x.count("|") == 3 for x in arrows), "\n".join(ladder)
     rows = [x for x in ladder[:12] if "-->" in x or "<--" in x or "->|" in x]
     assert rows, "\n".join(ladder[:12])
     ported = any(" > " in x.split("|")[-1] for x in rows)
@@ -53,14 +54,14 @@ def test_the_ladder_never_wraps(tmp_path: Path, width: int) -> None:
 
 def test_a_narrow_terminal_is_told_how_wide_the_ladder_needs(tmp_path: Path) -> None:
     lines = view(saved_run("refused", tmp_path), 40)
-    assert any("the packet ladder needs 42 columns;" in x for x in lines)
+    assert any("the ladder needs 42 columns;" in x for x in lines)
 
 
 def test_long_lists_fold_and_full_shows_them(tmp_path: Path) -> None:
     rep = saved_run("no-close", tmp_path)
     folded, full = view(rep, 100), view(rep, 100, full=True)
-    assert any("more lines (report.json; --full shows all)" in x for x in folded)
-    assert any("more packets (report.json; --full shows all)" in x for x in folded)
+    assert any("more rows (report.json; --full shows all)" in x for x in folded)
+    assert any("more lines (report.json; --full shows all)" in x for x in full) is False
     assert len(folded) + 40 < len(full)
 
 

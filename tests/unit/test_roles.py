@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from socklab.errors import ScenarioError
 from socklab.run.plan import prepare
+from socklab.report.html import write_index
 from socklab.run.suite import Result, junit
 from socklab.scenario import model as scenario
 from socklab.scenario.roles import fits, replace
@@ -92,3 +93,39 @@ def test_junit_has_one_case_per_scenario_with_failures_and_skips(tmp_path: Path)
     assert failure is not None and "ETIMEDOUT" in (failure.text or "")
     assert cases["daytime"].find("skipped") is not None
     assert cases["refused"].find("failure") is None
+
+
+def test_a_junit_failure_message_names_the_failed_expectations_and_the_run_folder(
+    tmp_path: Path,
+) -> None:
+    failures = [
+        "expected connect() fails with ETIMEDOUT; observed success",
+        "expected 3 SYNs on lan1; observed 1",
+    ]
+    results = [Result("timeout", "FAIL", 7.0, "success", "", failures, "runs/timeout-1")]
+    path = tmp_path / "j.xml"
+    junit(results, "netns", path)
+    failure = ET.parse(path).getroot().find("testcase/failure")
+    assert failure is not None
+    message = failure.get("message") or ""
+    assert message.startswith("2 failed: expected connect() fails with ETIMEDOUT; observed")
+    assert "(and 1 more)" in message and message.endswith("run folder runs/timeout-1")
+    assert "expected 3 SYNs on lan1; observed 1" in (failure.text or "")
+    assert "run folder: runs/timeout-1" in (failure.text or "")
+
+
+def test_the_suite_index_says_whose_program_was_graded_and_counts_verdicts(
+    tmp_path: Path,
+) -> None:
+    results = [
+        Result("refused", "pass", 1.0, "ECONNREFUSED", "", []),
+        Result("timeout", "FAIL", 7.0, "success", "", ["expected x; observed y"]),
+        Result("daytime", "skipped", 1.0, "no role", "", []),
+    ]
+    page = write_index(results, "netns", 9.0, tmp_path, {"client": "./mycli --fast"})
+    text = page.read_text()
+    assert "your client <code>./mycli --fast</code>" in text
+    assert '1 passed</span>, <span class="FAIL">1 failed</span>' in text
+    assert "1 skipped" in text
+    plain = write_index(results, "netns", 9.0, tmp_path / "b").read_text()
+    assert "socklab&#39;s own programs" in plain or "socklab's own programs" in plain

@@ -117,6 +117,18 @@ def test_output_passes_on_what_the_program_printed() -> None:
     assert judge(spec, obs).passed
 
 
+def test_a_passed_output_check_shows_the_line_that_matched_not_the_last() -> None:
+    _, obs = recorded("refused")
+    step = obs.steps["client"]
+    changed = dataclasses.replace(
+        step, stderr="connect error: Connection refused\nand a last line\n"
+    )
+    obs = dataclasses.replace(obs, steps={**obs.steps, "client": changed})
+    spec = {"output": {"step": "client", "stream": "stderr", "contains": "Connection refused"}}
+    outcome = judge(spec, obs)
+    assert outcome.passed and outcome.observed == "connect error: Connection refused"
+
+
 def test_output_with_contains_and_lacks_applies_both() -> None:
     _, obs = recorded("refused")
     spec = {

@@ -1,0 +1,430 @@
+"""The figure both views draw (the terminal's ladder, the page's SVG): the book's kind of
+time-line figure, from the record alone.
+
+- Packets are followed hop by hop: a datagram the client sent to the server is one *journey*,
+  its copy on lan1 and its copy on lan2. A journey that should have crossed the router (its
+  destination lies beyond it) and never appears on the far link, while that link was being
+  captured, was dropped in the router: it ends in a drop mark there. Nothing is guessed where
+  the far link was not captured.
+- Each host's socket calls sit on its time line, call and return (errno on return), from the
+  strace record.
+- Long runs of like journeys fold ("SYN x6, 1 s apart"), and so do runs of like calls; a fold
+  of datagrams into a host whose counters were read before and after says how many the kernel
+  delivered and how many it counted as dropped.
+- One clock origin for every view: the run's start (Observations.started).
+"""
+
+from __future__ import annotations
+
+import bisect
+import ipaddress
+import itertools
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from ..observe.observations import Observations
+from ..observe.pcap import Packet
+from ..observe.strace import Call
+from ..scenario.topology import HOSTS
+
+LEAF = {"lan1": "client", "lan2": "server"}
+FOLD_MIN = 4  # like journeys or calls in a row fold from this many on
+PERIOD = 4  # the longest pattern of journeys that folds when it repeats
+TRANSIT_S = 0.005  # copies of one frame on one link (both ends captured it)
+MATCH_S = 3.0  # a forwarded copy appears on the far link within this (wan's delays are 20 ms)
+FLAG_NAMES = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH"}
+# What an ICMP destination-unreachable code means to the socket that receives it: Linux's
+# icmp_err_convert table (net/ipv4/icmp.c), which tcp_v4_err and udp_err use.
+ICMP_ERRNO = {
+    0: ("net unreachable", "ENETUNREACH"),
+    1: ("host unreachable", "EHOSTUNREACH"),
+    2: ("protocol unreachable", "ENOPROTOOPT"),
+    3: ("port unreachable", "ECONNREFUSED"),
+    4: ("fragmentation needed", "EMSGSIZE"),
+    6: ("net unknown", "ENETUNREACH"),
+    7: ("host unknown", "EHOSTDOWN"),
+    9: ("net prohibited", "ENETUNREACH"),
+    10: ("host prohibited", "EHOSTUNREACH"),
+    13: ("administratively prohibited", "EHOSTUNREACH"),
+}
+# The calls drawn on a host's time line: the ones the book's figures show. The questions a
+# program asks (getsockname, setsockopt) and its waits (poll) are in the calls table.
+DRAWN = {
+    "bind",
+    "listen",
+    "connect",
+    "accept",
+    "accept4",
+    "read",
+    "write",
+    "readv",
+    "writev",
+    "recvfrom",
+    "sendto",
+    "recvmsg",
+    "sendmsg",
+    "shutdown",
+    "close",
+}
+
+
+def label(packet: Packet) -> str:
+    if packet.proto == "tcp":
+        names = [FLAG_NAMES[c] for c in packet.flags if c in FLAG_NAMES]
+        names += ["ACK"] if packet.flags.endswith(".") else []
+        text = ",".join(names) or "-"
+        return f"{text} len {packet.length}" if packet.length else text
+    if packet.proto == "udp":
+        return f"UDP len {packet.length}"
+    if packet.proto == "icmp":
+        if packet.icmp_type == 3:
+            meaning, errno = ICMP_ERRNO.get(packet.icmp_code or 0, (f"code {packet.icmp_code}", ""))
+            return f"ICMP {meaning}" + (f" ({errno})" if errno else "")
+        return {8: "ICMP echo request", 0: "ICMP echo reply"}.get(packet.icmp_type or -1, "ICMP")
+    if packet.proto == "arp":
+        return f"ARP who-has {packet.dst}" if packet.flags == "request" else "ARP reply"
+    return packet.proto
+
+
+def broadcast(packet: Packet) -> bool:
+    """Sent to every host on its link: an ARP request (Ethernet broadcast) or an IPv4
+    broadcast or multicast address."""
+    if packet.proto == "arp":
+        return packet.flags == "request"
+    try:
+        address = ipaddress.ip_address(packet.dst)
+    except ValueError:
+        return False
+    return address.is_multicast or packet.dst == "255.255.255.255" or packet.dst.endswith(".255")
+
+
+def endpoints(packet: Packet, host_of: Callable[[str], str | None]) -> tuple[str, str] | None:
+    """(sender, receiver) on the packet's link, or None for loopback."""
+    leaf = LEAF.get(packet.link)
+    if leaf is None:
+        return None
+    sender = host_of(packet.src)
+    if sender == leaf:
+        return leaf, "router"
+    if sender is not None:
+        return "router", leaf
+    # A source no host owns (spoofed, or an ARP probe's): judge by where it is going.
+    return ("router", leaf) if host_of(packet.dst) == leaf else (leaf, "router")
+
+
+@dataclass
+class Hop:
+    """One packet on one link (or on a host's loopback: sender == receiver)."""
+
+    packet: Packet
+    sender: str
+    receiver: str
+    arrival: float  # the latest capture of it on this link: later than sent by its transit
+    dropped: bool = False  # it went into the receiver (the router) and never left
+    broadcast: bool = False
+
+    @property
+    def time(self) -> float:
+        return self.packet.time
+
+
+@dataclass
+class Journey:
+    hops: list[Hop]
+    text: str  # what the packet was ("SYN", "UDP len 1400 to 10.77.2.99 (lan2.unassigned)")
+
+    @property
+    def time(self) -> float:
+        return self.hops[0].time
+
+    def shape(self) -> tuple[object, ...]:
+        """What two journeys must share to fold: the path, what they were, their fate."""
+        return (
+            self.text,
+            tuple((h.packet.link, h.sender, h.receiver, h.dropped, h.broadcast) for h in self.hops),
+        )
+
+
+@dataclass
+class Fold:
+    journeys: list[Journey]
+    text: str  # "SYN x6, 1 s apart"
+    number: int  # its anchor on the page: #fold-N
+    period: int = 1  # journeys in the pattern that repeats
+
+    @property
+    def first(self) -> list[Journey]:
+        return self.journeys[: self.period]
+
+    @property
+    def last(self) -> list[Journey]:
+        return self.journeys[-self.period :]
+
+    @property
+    def time(self) -> float:
+        return self.journeys[0].time
+
+
+@dataclass
+class Mark:
+    """A call (or a run of like calls) on its host's time line."""
+
+    host: str
+    step: str
+    start: float
+    end: float | None  # None: still blocked when the harness stopped it
+    called: str  # "connect(10.77.2.10:13)"
+    returned: str  # "= -1 ETIMEDOUT"; "still blocked"
+    count: int = 1
+
+    @property
+    def name(self) -> str:
+        return self.called.partition("(")[0]
+
+
+@dataclass
+class Figure:
+    origin: float
+    rows: list[Journey | Fold]
+    marks: list[Mark]
+    columns: list[str] = field(default_factory=lambda: list(HOSTS))
+
+    def times(self) -> list[float]:
+        """Every moment that gets a row of its own, in order."""
+        found: set[float] = set()
+        for row in self.rows:
+            drawn = [*row.first, *row.last] if isinstance(row, Fold) else [row]
+            for journey in drawn:
+                found.update(hop.time for hop in journey.hops)
+        for mark in self.marks:
+            found.add(mark.start)
+            if mark.end is not None:
+                found.add(mark.end)
+        return sorted(found)
+
+
+def gaps_text(times: Sequence[float]) -> str:
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    if not gaps:
+        return ""
+    mean = sum(gaps) / len(gaps)
+    if all(abs(gap - mean) <= max(0.1 * mean, 0.0005) for gap in gaps):
+        return f"{seconds(mean)} apart"
+    if len(gaps) <= 6:
+        return "gaps " + ", ".join(seconds(gap, unit=False) for gap in gaps) + " s"
+    return f"over {seconds(times[-1] - times[0])}"
+
+
+def seconds(value: float, unit: bool = True) -> str:
+    """A duration as people read one: 1.02 s, 0.6 ms, 5 us."""
+    if not unit or value >= 1:
+        return f"{value:.3g} s" if unit else f"{value:.3g}"
+    if value >= 0.001:
+        return f"{value * 1000:.3g} ms"
+    return f"{value * 1e6:.2g} us"
+
+
+class Builder:
+    def __init__(self, obs: Observations, host_of: Callable[[str], str | None]) -> None:
+        self.obs = obs
+        self.host_of = host_of
+        self.names: dict[str, str] = {}  # address -> its name; a host's own name first
+        for name, address in obs.addresses.items():
+            if address not in self.names or name in HOSTS:
+                self.names[address] = name
+        self.captured = {c.link for c in obs.captures if not c.problem}
+
+    def where(self, address: str) -> str:
+        name = self.names.get(address)
+        return f"{address} ({name})" if name and name not in HOSTS else address
+
+    def hops(self) -> list[Hop]:
+        """Each distinct packet once, with the time its last copy was captured on its link
+        (another host's capture of the same frame, within TRANSIT_S)."""
+        copies: dict[tuple[object, ...], list[float]] = defaultdict(list)
+        for packet in self.obs.packets:
+            copies[key(packet)].append(packet.time)
+        for times in copies.values():
+            times.sort()
+        found = []
+        for packet in self.obs.evidence():
+            ends = endpoints(packet, self.host_of)
+            if ends is None:
+                owner = self.host_of(packet.src) or self.host_of(packet.dst) or "client"
+                ends = (owner, owner)
+            times = copies[key(packet)]
+            within = times[
+                bisect.bisect_left(times, packet.time) : bisect.bisect_right(
+                    times, packet.time + TRANSIT_S
+                )
+            ]
+            arrival = max(within, default=packet.time)
+            found.append(Hop(packet, *ends, arrival, broadcast=broadcast(packet)))
+        return found
+
+    def forwarded(self, hop: Hop) -> bool:
+        """Sent into the router to go on to the other link."""
+        packet = hop.packet
+        if hop.receiver != "router" or hop.sender == "router" or hop.broadcast:
+            return False
+        if packet.proto == "arp" or self.host_of(packet.dst) == "router":
+            return False
+        other = "lan2" if packet.link == "lan1" else "lan1"
+        subnet = self.obs.addresses.get(f"{other}.subnet")
+        try:
+            return subnet is not None and ipaddress.ip_address(packet.dst) in ipaddress.ip_network(
+                subnet
+            )
+        except ValueError:
+            return False
+
+    def journeys(self) -> list[Journey]:
+        hops = self.hops()
+        waiting: dict[tuple[object, ...], deque[Hop]] = defaultdict(deque)
+        for hop in hops:
+            if hop.sender == "router" and hop.receiver != "router":
+                waiting[(hop.packet.link, *key(hop.packet)[1:])].append(hop)
+        taken: set[int] = set()
+        journeys = []
+        for hop in hops:
+            if id(hop) in taken:
+                continue
+            chain = [hop]
+            if self.forwarded(hop):
+                other = "lan2" if hop.packet.link == "lan1" else "lan1"
+                queue = waiting[(other, *key(hop.packet)[1:])]
+                while queue and queue[0].time < hop.time - 0.001:
+                    queue.popleft()
+                if queue and queue[0].time <= hop.time + MATCH_S:
+                    onward = queue.popleft()
+                    taken.add(id(onward))
+                    chain.append(onward)
+                elif other in self.captured:
+                    hop.dropped = True
+            journeys.append(Journey(chain, self.describe(hop)))
+        return journeys
+
+    def describe(self, hop: Hop) -> str:
+        text = label(hop.packet)
+        if hop.sender == hop.receiver:
+            return f"lo: {text}"
+        if hop.broadcast:
+            return f"{text} (broadcast)"
+        far = self.host_of(hop.packet.dst)
+        if hop.packet.proto != "arp" and far is None:
+            text += f" to {self.where(hop.packet.dst)}"
+        return text
+
+    def fold(self, journeys: list[Journey]) -> list[Journey | Fold]:
+        """Runs of like journeys, and runs of a like pattern of up to PERIOD journeys (a
+        handshake's SYN, SYN-ACK, ACK again and again), as folds."""
+        shapes = [journey.shape() for journey in journeys]
+        rows: list[Journey | Fold] = []
+        index, number = 0, 0
+        while index < len(journeys):
+            best = (1, 1)  # period, repeats
+            for period in range(1, PERIOD + 1):
+                block = shapes[index : index + period]
+                repeats = 1
+                while shapes[index + repeats * period : index + (repeats + 1) * period] == block:
+                    repeats += 1
+                enough = repeats >= (FOLD_MIN if period > 1 else max(2, FOLD_MIN))
+                if enough and repeats * period > best[0] * best[1]:
+                    best = (period, repeats)
+            period, repeats = best
+            if repeats == 1:
+                rows.append(journeys[index])
+                index += 1
+                continue
+            number += 1
+            run = journeys[index : index + period * repeats]
+            rows.append(Fold(run, self.fold_text(run, period), number, period))
+            index += period * repeats
+        return rows
+
+    def fold_text(self, run: Sequence[Journey], period: int = 1) -> str:
+        head = run[0]
+        times = [journey.time for journey in run[::period]]
+        if period > 1:
+            pattern = " / ".join(f"{j.hops[0].sender}: {j.text}" for j in run[:period])
+            return f"{pattern}, x{len(times):,}, {gaps_text(times)}"
+        what = head.text
+        if head.hops[0].packet.proto == "udp":
+            text = f"{len(run):,} datagrams ({what})"
+        else:
+            text = f"{what} x{len(run):,}"
+        text += ", " + gaps_text(times)
+        if head.hops[-1].dropped:
+            text += f"; all {len(run):,} dropped in the router"
+        account = self.accounted(head.hops[-1].receiver, times[0], times[-1])
+        return text + (f"; {account}" if account and head.hops[0].packet.proto == "udp" else "")
+
+    def accounted(self, host: str, first: float, last: float) -> str:
+        """What the receiving host's UDP counters say of datagrams that arrived between two of
+        its snapshots: delivered to a socket, or dropped for a full receive buffer."""
+        taken = self.obs.counter_taken
+        mine = sorted((info["time"], name) for name, info in taken.items() if info["host"] == host)
+        before = [name for when, name in mine if when <= first]
+        after = [name for when, name in mine if when >= last]
+        if not before or not after:
+            return ""
+        old, new = self.obs.counters.get(before[-1], {}), self.obs.counters.get(after[0], {})
+        parts = []
+        for counter, meaning in (
+            ("Udp.InDatagrams", "delivered"),
+            ("Udp.RcvbufErrors", "counted as RcvbufErrors"),
+        ):
+            if counter in old and counter in new:
+                parts.append(f"{new[counter] - old[counter]:,} {meaning}")
+        return ", ".join(parts)
+
+    def marks(self) -> list[Mark]:
+        marks: list[Mark] = []
+        for name, step in self.obs.steps.items():
+            drawn = [call for call in self.obs.windowed(name) if call.name in DRAWN]
+            for _, run in itertools.groupby(drawn, key=lambda c: (c.name, c.pid, c.errno)):
+                marks.extend(self.marked(step.host, name, list(run)))
+        return marks
+
+    def marked(self, host: str, step: str, run: list[Call]) -> list[Mark]:
+        if len(run) < FOLD_MIN:
+            return [self.mark(host, step, call) for call in run]
+        first, last = run[0], run[-1]
+        failed = sorted({call.errno for call in run if call.errno})
+        returned = f"x{len(run)}, " + gaps_text([c.start for c in run])
+        returned += f" ({', '.join(failed)})" if failed else ""
+        mark = self.mark(host, step, first)
+        return [Mark(host, step, first.start, last.end, mark.called, returned, len(run))]
+
+    def mark(self, host: str, step: str, call: Call) -> Mark:
+        where = f"{self.where(call.address[0])}:{call.address[1]}" if call.address else ""
+        if call.blocked:
+            returned = "still blocked"
+        elif call.errno:
+            returned = f"= -1 {call.errno}"
+        else:
+            returned = f"= {call.result}"
+        return Mark(host, step, call.start, call.end, f"{call.name}({where})", returned)
+
+
+def key(packet: Packet) -> tuple[object, ...]:
+    return (
+        packet.link,
+        packet.proto,
+        packet.src,
+        packet.dst,
+        packet.sport,
+        packet.dport,
+        packet.flags,
+        packet.seq,
+        packet.ack,
+        packet.length,
+        packet.icmp_type,
+        packet.icmp_code,
+    )
+
+
+def figure(obs: Observations, host_of: Callable[[str], str | None]) -> Figure:
+    builder = Builder(obs, host_of)
+    return Figure(obs.started, builder.fold(builder.journeys()), builder.marks())
