@@ -31,7 +31,9 @@ from ..scenario.topology import HOSTS
 LEAF = {"lan1": "client", "lan2": "server"}
 FOLD_MIN = 4  # like journeys or calls in a row fold from this many on
 PERIOD = 4  # the longest pattern of journeys that folds when it repeats
+MIXED, MIXED_MIN = 3, 16  # up to 3 kinds in any order fold from 16 journeys on (a flood)
 TRANSIT_S = 0.005  # copies of one frame on one link (both ends captured it)
+TOGETHER_S = 0.002  # a call that returned within this is drawn as one line
 MATCH_S = 3.0  # a forwarded copy appears on the far link within this (wan's delays are 20 ms)
 FLAG_NAMES = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH"}
 # What an ICMP destination-unreachable code means to the socket that receives it: Linux's
@@ -133,6 +135,7 @@ class Hop:
 class Journey:
     hops: list[Hop]
     text: str  # what the packet was ("SYN", "UDP len 1400 to 10.77.2.99 (lan2.unassigned)")
+    kind: str = ""  # the same without an address no host owns: what like journeys share
 
     @property
     def time(self) -> float:
@@ -141,7 +144,7 @@ class Journey:
     def shape(self) -> tuple[object, ...]:
         """What two journeys must share to fold: the path, what they were, their fate."""
         return (
-            self.text,
+            self.kind or self.text,
             tuple((h.packet.link, h.sender, h.receiver, h.dropped, h.broadcast) for h in self.hops),
         )
 
@@ -179,6 +182,11 @@ class Mark:
     count: int = 1
 
     @property
+    def together(self) -> bool:
+        """Returned so soon that call and return are one line."""
+        return self.end is not None and self.end - self.start < TOGETHER_S
+
+    @property
     def name(self) -> str:
         return self.called.partition("(")[0]
 
@@ -199,8 +207,8 @@ class Figure:
                 found.update(hop.time for hop in journey.hops)
         for mark in self.marks:
             found.add(mark.start)
-            if mark.end is not None:
-                found.add(mark.end)
+            if not mark.together:
+                found.add(mark.end or mark.start)
         return sorted(found)
 
 
@@ -220,9 +228,9 @@ def seconds(value: float, unit: bool = True) -> str:
     """A duration as people read one: 1.02 s, 0.6 ms, 5 us."""
     if not unit or value >= 1:
         return f"{value:.3g} s" if unit else f"{value:.3g}"
-    if value >= 0.001:
+    if value >= 0.000995:
         return f"{value * 1000:.3g} ms"
-    return f"{value * 1e6:.2g} us"
+    return f"{value * 1e6:.0f} us"
 
 
 class Builder:
@@ -240,26 +248,28 @@ class Builder:
         return f"{address} ({name})" if name and name not in HOSTS else address
 
     def hops(self) -> list[Hop]:
-        """Each distinct packet once, with the time its last copy was captured on its link
-        (another host's capture of the same frame, within TRANSIT_S)."""
-        copies: dict[tuple[object, ...], list[float]] = defaultdict(list)
+        """Each distinct packet once, with the time the other end of its link captured it
+        (the first copy another host saw within TRANSIT_S): its transit, where both ends
+        were captured."""
+        copies: dict[tuple[object, ...], list[tuple[float, str]]] = defaultdict(list)
         for packet in self.obs.packets:
-            copies[key(packet)].append(packet.time)
-        for times in copies.values():
-            times.sort()
+            copies[key(packet)].append((packet.time, packet.host))
+        for seen in copies.values():
+            seen.sort()
         found = []
         for packet in self.obs.evidence():
             ends = endpoints(packet, self.host_of)
             if ends is None:
                 owner = self.host_of(packet.src) or self.host_of(packet.dst) or "client"
                 ends = (owner, owner)
-            times = copies[key(packet)]
-            within = times[
-                bisect.bisect_left(times, packet.time) : bisect.bisect_right(
-                    times, packet.time + TRANSIT_S
-                )
-            ]
-            arrival = max(within, default=packet.time)
+            seen = copies[key(packet)]
+            arrival = packet.time
+            for when, host in seen[bisect.bisect_left(seen, (packet.time, "")) :]:
+                if when - packet.time > TRANSIT_S:
+                    break
+                if host != packet.host:
+                    arrival = when
+                    break
             found.append(Hop(packet, *ends, arrival, broadcast=broadcast(packet)))
         return found
 
@@ -302,7 +312,9 @@ class Builder:
                     chain.append(onward)
                 elif other in self.captured:
                     hop.dropped = True
-            journeys.append(Journey(chain, self.describe(hop)))
+            kind = label(hop.packet).split(" who-has ")[0]  # an ARP request's address aside
+            kind += " who-has" if hop.packet.flags == "request" else ""
+            journeys.append(Journey(chain, self.describe(hop), kind))
         return journeys
 
     def describe(self, hop: Hop) -> str:
@@ -333,6 +345,13 @@ class Builder:
                 if enough and repeats * period > best[0] * best[1]:
                     best = (period, repeats)
             period, repeats = best
+            mixed = self.mixed(shapes, index)
+            if mixed > period * repeats and mixed:
+                number += 1
+                run = journeys[index : index + mixed]
+                rows.append(Fold(run, self.mixed_text(run), number))
+                index += mixed
+                continue
             if repeats == 1:
                 rows.append(journeys[index])
                 index += 1
@@ -343,13 +362,46 @@ class Builder:
             index += period * repeats
         return rows
 
+    @staticmethod
+    def mixed(shapes: Sequence[tuple[object, ...]], index: int) -> int:
+        """How many journeys from `index` on are of at most MIXED kinds in any order (a
+        flood's SYNs and the SYN-ACKs answering them): 0 when fewer than MIXED_MIN."""
+        kinds: set[tuple[object, ...]] = set()
+        end = index
+        while end < len(shapes) and (shapes[end] in kinds or len(kinds) < MIXED):
+            kinds.add(shapes[end])
+            end += 1
+        return end - index if end - index >= MIXED_MIN else 0
+
+    def mixed_text(self, run: Sequence[Journey]) -> str:
+        counts: dict[str, int] = {}
+        for journey in run:
+            name = f"{journey.hops[0].sender}: {journey.kind or journey.text}"
+            counts[name] = counts.get(name, 0) + 1
+        parts = ", ".join(f"{name} x{count:,}" for name, count in counts.items())
+        dropped = sum(journey.hops[-1].dropped for journey in run)
+        lost = f"; {dropped:,} dropped in the router" if dropped else ""
+        text = f"{parts}, interleaved over {seconds(run[-1].time - run[0].time)}{lost}"
+        udp = [journey for journey in run if journey.hops[0].packet.proto == "udp"]
+        if udp:
+            receiver = udp[0].hops[-1].receiver
+            account = self.accounted(receiver, udp[0].time, udp[-1].time)
+            text += f"; {account}" if account else ""
+        return text
+
     def fold_text(self, run: Sequence[Journey], period: int = 1) -> str:
         head = run[0]
         times = [journey.time for journey in run[::period]]
         if period > 1:
-            pattern = " / ".join(f"{j.hops[0].sender}: {j.text}" for j in run[:period])
+            same = all(j.text == k.text for j, k in zip(run, run[period:], strict=False))
+            pattern = " / ".join(
+                f"{j.hops[0].sender}: {j.text if same else j.kind}" for j in run[:period]
+            )
             return f"{pattern}, x{len(times):,}, {gaps_text(times)}"
-        what = head.text
+        what = head.text if all(j.text == head.text for j in run) else head.kind
+        addresses = {j.hops[0].packet.src for j in run} | {j.hops[0].packet.dst for j in run}
+        if what == head.kind and len(addresses) > 2:
+            what += f" ({len(addresses) - 1} addresses)"
         if head.hops[0].packet.proto == "udp":
             text = f"{len(run):,} datagrams ({what})"
         else:
@@ -377,7 +429,10 @@ class Builder:
         ):
             if counter in old and counter in new:
                 parts.append(f"{new[counter] - old[counter]:,} {meaning}")
-        return ", ".join(parts)
+        if not parts:
+            return ""
+        # the whole span between the two snapshots, which may hold more than this fold
+        return f"{host}'s counters ({before[-1]} -> {after[0]}): " + ", ".join(parts)
 
     def marks(self) -> list[Mark]:
         marks: list[Mark] = []

@@ -93,6 +93,7 @@ class CallMark:
     blocked: bool
     t: float
     host: str
+    together: bool  # call and return on one line
 
 
 @dataclass
@@ -224,6 +225,7 @@ def ladder(fig: Figure) -> Ladder:
                 mark.end is None,
                 mark.start - fig.origin,
                 mark.host,
+                mark.together,
             )
         )
     width = FIRST + SPAN * (len(fig.columns) - 1) + AFTER

@@ -18,7 +18,6 @@ MIN_SPAN = 14  # below this an arrow's label is unreadable
 TIME = 11  # "  1.234567  "
 NOTE = 15  # "  65535 > 65535"
 PORTED_SPAN = 20  # the port note is dropped before the spans shrink below this
-TOGETHER_S = 0.002  # a call that returned within this is one line: called and returned
 
 
 def note(packet: Packet) -> str:
@@ -137,7 +136,7 @@ def mark_lines(mark: Mark, canvas: Canvas) -> list[tuple[float, str]]:
     called = mark.called + (f" x{mark.count}" if mark.count > 1 else "")
     if mark.end is None:
         return [(mark.start, canvas.call(mark.host, f"{called} ... still blocked"))]
-    if mark.end - mark.start < TOGETHER_S:
+    if mark.together:
         return [(mark.start, canvas.call(mark.host, f"{called} {mark.returned}"))]
     return [
         (mark.start, canvas.call(mark.host, f"{called} ...")),

@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-PLACEHOLDER = re.compile(r"\{([a-z0-9_.-]+)\}")
+PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.-]+)\}")  # counters are named Udp.InDatagrams
 # A name in an expectation may stand for several system calls (the C library picks one).
 CALL_FAMILIES = {
     "accept": ("accept", "accept4"),

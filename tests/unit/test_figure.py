@@ -126,12 +126,14 @@ def test_a_udp_fold_says_what_the_receivers_counters_say(tmp_path: Path) -> None
     (fold,) = figure(obs, TOPO.host_of).rows
     assert isinstance(fold, Fold)
     assert "50 datagrams (UDP len 1400)" in fold.text
-    assert fold.text.endswith("10 delivered, 40 counted as RcvbufErrors")
+    assert fold.text.endswith(
+        "server's counters (before -> after): 10 delivered, 40 counted as RcvbufErrors"
+    )
 
 
 def test_the_page_unfolds_a_fold_and_stays_small(tmp_path: Path) -> None:
     retries = [syn(100.0 + n * 0.01, sport=40000 + n) for n in range(2000)]
     drawn = html.ladder(figure(observations(retries), TOPO.host_of))
     assert len(drawn.bands) == 1 and len(drawn.arrows) == 2  # the first and the last
-    (number, text, lines, more) = drawn.unfolds[0]
+    (number, _, lines, more) = drawn.unfolds[0]
     assert number == 1 and len(lines) == html.UNFOLD and more == 2000 - html.UNFOLD

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from socklab.observe.observations import Observations
 from socklab.observe.pcap import Packet
-from socklab.report.figure import figure
 from socklab.report import html
+from socklab.report.figure import figure
 
 from tests.unit.test_report_view import saved_run
 

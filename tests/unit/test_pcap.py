@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dpkt
 import pytest
-from socklab.observe.pcap import Packet, PcapError, merge, read_pcap
 from socklab.observe.observations import CaptureRecord, Observations
+from socklab.observe.pcap import Packet, PcapError, merge, read_pcap
 from socklab.report.figure import figure
 from socklab.report.ladder import render_ladder
 from socklab.scenario.topology import Topology

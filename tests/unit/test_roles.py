@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from socklab.errors import ScenarioError
-from socklab.run.plan import prepare
 from socklab.report.html import write_index
+from socklab.run.plan import prepare
 from socklab.run.suite import Result, junit
 from socklab.scenario import model as scenario
 from socklab.scenario.roles import fits, replace
