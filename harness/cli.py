@@ -104,7 +104,6 @@ def check_played(plan: Plan, name: str) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    backend = args.backend or default_backend()
     plan = prepare(
         args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
     )
@@ -113,6 +112,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         return run_in_guest(args)
     console = None if args.json else Console(highlight=False)
     say = progress("socklab", quiet=args.json)
+    backend = args.backend or default_backend(say)
     if args.json or not err.is_terminal:  # a pipe or a file gets the result only
         code, data = run_plan(plan, backend, say, console, full=args.full)
     else:
@@ -179,9 +179,9 @@ def cmd_junit_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_suite(args: argparse.Namespace) -> int:
-    backend = args.backend or default_backend()
-    require_root()
     say = progress("socklab suite")
+    backend = args.backend or default_backend(say)
+    require_root()
     if args.counterfactuals:
         shown, code = suite.counterfactuals(args.names, backend, say)
         suite.render(shown)
@@ -301,7 +301,7 @@ def cmd_images(args: argparse.Namespace) -> int:
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    backend = args.backend or default_backend()
+    backend = args.backend or default_backend(progress("socklab up"))
     kept = lab.bring_up(args.scenario, backend, progress("socklab up"))
     what = f"with {kept.scenario}'s faults" if kept.scenario else "with no fault"
     print(f"lab {kept.id} is up ({backend}, {what}); it stays up until `socklab down {kept.id}`")
@@ -379,14 +379,17 @@ def in_host(args: argparse.Namespace, argv: list[str], tty: bool) -> int:
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
-    shell = ["bash", "--norc", "--noprofile", "-i"]
-    return in_host(args, shell, tty=sys.stdin.isatty())
+    # Interactive only on a terminal: commands piped in run without a prompt, job-control
+    # warnings or an echo of each line.
+    interactive = sys.stdin.isatty()
+    shell = ["bash", "--norc", "--noprofile", *(["-i"] if interactive else ["-s"])]
+    return in_host(args, shell, tty=interactive)
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     command = args.command
     if not command:
-        raise ScenarioError("no command given", hint="socklab exec client -- ss -tan")
+        raise ScenarioError("no command given", hint="socklab exec client ss -tan")
     return in_host(args, command, tty=False)
 
 
@@ -407,6 +410,7 @@ def cmd_capture(args: argparse.Namespace) -> int:
     argv = ["tcpdump", "-n", "-i", iface, "-Z", "root"]
     argv += ["-w", args.write] if args.write else ["-l"]
     argv += ["-c", str(args.count)] if args.count else []
+    argv += ["--", *args.filter] if args.filter else []  # tcpdump's own filter expression
     err.print(Text(f"socklab capture: {args.link} at the router ({iface}); Ctrl-C stops"))
     full = ["nsenter", f"--net={kept.namespace('router')}", "--", *argv]
     sys.stdout.flush()
@@ -564,14 +568,17 @@ def add_lab_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     shell.set_defaults(func=cmd_shell)
     run = sub.add_parser(
         "exec",
-        help="run one command in a lab's host: exec HOST -- CMD...",
-        usage="socklab exec HOST [--lab ID] -- CMD...",
+        help="run one command in a lab's host: exec HOST CMD...",
+        usage="socklab exec [--lab ID] HOST CMD...  (-- before CMD when it starts with -)",
     )
     run.add_argument("host", help="client, router or server")
     lab_option(run)
     run.set_defaults(func=cmd_exec, command=[])
     capture = sub.add_parser("capture", help="tcpdump on a lab's link, at the router")
     capture.add_argument("link", help="lan1 (client side) or lan2 (server side)")
+    capture.set_defaults(filter=[])
+    capture.usage = "socklab capture LINK [-w FILE] [-c N] [--lab ID] [FILTER...]"
+    capture.epilog = "FILTER: tcpdump's expression, as tcpdump takes it (tcp port 13)"
     capture.add_argument("-w", "--write", metavar="FILE", help="write a pcap instead of lines")
     capture.add_argument("-c", "--count", type=int, metavar="N", help="stop after N packets")
     lab_option(capture)
@@ -586,14 +593,13 @@ def add_lab_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
-    # `exec HOST -- CMD...`: what follows -- is the command's, never socklab's
-    tail: list[str] = []
-    if "exec" in words and "--" in words[words.index("exec") :]:
-        cut = words.index("--", words.index("exec"))
-        words, tail = words[:cut], words[cut + 1 :]
+    words, tail = exec_command(words)
     args = parser().parse_args(words)
     if tail:
-        args.command = tail
+        if args.func == cmd_capture:
+            args.filter = tail
+        else:
+            args.command = tail
     stopping.install()
     try:
         try:
@@ -615,6 +621,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         note = f" ({more} more signals waited for it)" if more else ""
         err.print(f"socklab: interrupted; everything the run made was removed{note}")
         return 130
+
+
+# Options of exec and capture that take a value: the word after them is never the command's
+TAKES_VALUE = {"--lab", "-w", "--write", "-c", "--count"}
+
+
+def exec_command(words: list[str]) -> tuple[list[str], list[str]]:
+    """`exec [--lab ID] HOST CMD...` and `capture LINK [options] [FILTER...]`: socklab's
+    words and the command's (the command, or tcpdump's filter). It starts after `--`, or at
+    the first word after HOST or LINK that is not an option of socklab's; for exec, every word
+    from there on is the command's, its own options included."""
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command not in ("exec", "capture"):  # as another command's argument: that command's
+        return words, []
+    start = words.index(command)
+    if "--" in words[start:]:
+        cut = words.index("--", start)
+        return words[:cut], words[cut + 1 :]
+    mine, tail, named = words[: start + 1], list[str](), False
+    index = start + 1
+    while index < len(words):
+        word = words[index]
+        if tail and command == "exec":
+            tail.append(word)
+        elif word in TAKES_VALUE:
+            mine += words[index : index + 2]
+            index += 1
+        elif word.startswith("-"):
+            mine.append(word)  # --lab=ID, -h and the like
+        elif not named:
+            mine.append(word)
+            named = True
+        else:
+            tail.append(word)
+        index += 1
+    return mine, tail
 
 
 def report_error(error: SocklabError) -> None:

@@ -1,5 +1,9 @@
 """One root error and the few kinds a user sees; the CLI maps each to a message and exit code."""
 
+import os
+import shutil
+import sys
+
 
 class SocklabError(Exception):
     """Root of every error socklab raises on purpose."""
@@ -26,3 +30,15 @@ class FaultUnsupported(SocklabError):
 
 class RunError(SocklabError):
     """A step of a run failed in a way that is not an observation (a program would not start)."""
+
+
+def command() -> str:
+    """How to run this socklab again, for a hint: its own path where it was started as
+    `socklab` (a venv's, pip's, the box's), else through this Python."""
+    if os.path.basename(sys.argv[0]) == "socklab":
+        return os.path.abspath(sys.argv[0])
+    return shutil.which("socklab") or f"{sys.executable} -m socklab.cli"
+
+
+def sudo_hint() -> str:
+    return f"sudo -E {command()} ..."

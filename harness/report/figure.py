@@ -86,7 +86,9 @@ def label(packet: Packet) -> str:
         return {8: "ICMP echo request", 0: "ICMP echo reply"}.get(packet.icmp_type or -1, "ICMP")
     if packet.proto == "arp":
         return f"ARP who-has {packet.dst}" if packet.flags == "request" else "ARP reply"
-    return packet.proto
+    if packet.summary.endswith("ip-proto-2"):
+        return "IGMP"
+    return packet.summary.rpartition(": ")[2] or packet.proto
 
 
 def broadcast(packet: Packet) -> bool:
@@ -312,20 +314,28 @@ class Builder:
                     chain.append(onward)
                 elif other in self.captured:
                     hop.dropped = True
-            kind = label(hop.packet).split(" who-has ")[0]  # an ARP request's address aside
-            kind += " who-has" if hop.packet.flags == "request" else ""
-            journeys.append(Journey(chain, self.describe(hop), kind))
+            journeys.append(Journey(chain, self.describe(hop), self.describe(hop, named=True)))
         return journeys
 
-    def describe(self, hop: Hop) -> str:
-        text = label(hop.packet)
+    def describe(self, hop: Hop, named: bool = False) -> str:
+        """What the packet was; with `named`, without the addresses that have no name (a
+        flood's spoofed sources, an ARP request's target): what like packets share."""
+        packet = hop.packet
+        text = label(packet)
+        if named and packet.proto == "arp" and packet.flags == "request":
+            text = "ARP who-has" if packet.dst not in self.names else text
         if hop.sender == hop.receiver:
             return f"lo: {text}"
+        if packet.proto != "arp" and self.host_of(packet.src) is None:
+            # no host's: spoofed, or the bridge's
+            text += (
+                f" from {self.where(packet.src)}" if not named or packet.src in self.names else ""
+            )
         if hop.broadcast:
-            return f"{text} (broadcast)"
-        far = self.host_of(hop.packet.dst)
-        if hop.packet.proto != "arp" and far is None:
-            text += f" to {self.where(hop.packet.dst)}"
+            multicast = packet.proto != "arp" and ipaddress.ip_address(packet.dst).is_multicast
+            return f"{text} ({'multicast' if multicast else 'broadcast'})"
+        if packet.proto != "arp" and self.host_of(packet.dst) is None:
+            text += f" to {self.where(packet.dst)}" if not named or packet.dst in self.names else ""
         return text
 
     def fold(self, journeys: list[Journey]) -> list[Journey | Fold]:
@@ -398,10 +408,11 @@ class Builder:
                 f"{j.hops[0].sender}: {j.text if same else j.kind}" for j in run[:period]
             )
             return f"{pattern}, x{len(times):,}, {gaps_text(times)}"
-        what = head.text if all(j.text == head.text for j in run) else head.kind
-        addresses = {j.hops[0].packet.src for j in run} | {j.hops[0].packet.dst for j in run}
-        if what == head.kind and len(addresses) > 2:
-            what += f" ({len(addresses) - 1} addresses)"
+        what = head.text
+        if any(j.text != head.text for j in run):
+            what = head.kind
+            addresses = {j.hops[0].packet.src for j in run} | {j.hops[0].packet.dst for j in run}
+            what += f" ({len(addresses) - 1} addresses no host owns)"
         if head.hops[0].packet.proto == "udp":
             text = f"{len(run):,} datagrams ({what})"
         else:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..observe.pcap import Packet
-from .figure import Figure, Hop, Journey, Mark, label
+from .figure import Figure, Fold, Hop, Journey, Mark, label
 
 SPAN = 26  # characters between two adjacent columns, at most
 MIN_SPAN = 14  # below this an arrow's label is unreadable
@@ -181,7 +181,13 @@ def render_ladder(fig: Figure, width: int = 200, fold: int | None = None) -> lis
             lines += [" " * TIME + part for part in wrapped(line, width - TIME)]
             continue
         lines.append(f"{when - fig.origin:9.6f}  {line}")
-    if any(" X" in line or "X|" in line or "=" in line or "FOLD" in line for line in lines):
+    hops = [
+        h
+        for row in fig.rows
+        for j in (row.journeys if isinstance(row, Fold) else [row])
+        for h in j.hops
+    ]
+    if any(h.dropped or h.broadcast for h in hops) or any(isinstance(r, Fold) for r in fig.rows):
         lines.append(" " * TIME + LEGEND[: width - TIME])
     return [line.rstrip() for line in lines]
 

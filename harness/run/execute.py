@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.console import Console
 
-from ..errors import BackendUnavailable, ScenarioError, SocklabError
+from ..errors import BackendUnavailable, ScenarioError, SocklabError, sudo_hint
 from ..judge import verdict
 from ..report import html, model, terminal
 from ..testbed import files
@@ -31,12 +31,19 @@ EXIT_PASS, EXIT_FAIL, EXIT_USAGE, EXIT_ENV = 0, 1, 2, 3
 Progress = Callable[[str], None]
 
 
-def default_backend() -> str:
-    """compose where a Docker engine answers, else netns (DESIGN.md)."""
+def default_backend(say: Progress | None = None) -> str:
+    """compose where a Docker engine answers (DOCKER_HOST honoured), else netns, saying why;
+    BACKEND or SOCKLAB_BACKEND choose without asking."""
     chosen = os.environ.get("BACKEND") or os.environ.get("SOCKLAB_BACKEND")
     if chosen:
         return chosen
-    return "compose" if Path("/var/run/docker.sock").exists() else "netns"
+    compose = importlib.import_module(BACKENDS["compose"].split(":")[0], __package__)
+    problem: str | None = compose.engine_problem()
+    if problem is None:
+        return "compose"
+    if say is not None:
+        say(f"{problem}: the netns backend runs instead (--backend compose insists)")
+    return "netns"
 
 
 def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None) -> Backend:
@@ -60,7 +67,7 @@ def require_root() -> None:
         raise BackendUnavailable(
             f"socklab runs need root (network namespaces, firewall rules); this is uid "
             f"{os.geteuid()}",
-            hint="sudo -E .venv/bin/socklab ... (or sudo -E make ...)",
+            hint=f"{sudo_hint()} (in a source tree, sudo -E make ... does too)",
         )
 
 

@@ -50,6 +50,20 @@ def test_up_exec_shell_clean_down(backend: str, tmp_path: Path) -> None:
             "exec", "client", "--lab", run, "--", "bash", "-c", f"echo > /dev/tcp/{server}/13"
         )
         assert probe.code == 1 and "Connection refused" in probe.stderr, probe.stderr
+        plain = socklab("exec", "client", "--lab", run, "ss", "-tan")  # no --: as people type
+        assert plain.code == 0 and "State" in plain.stdout, plain.stderr
+        capture_with_a_filter(run, server)
+        piped = subprocess.run(
+            [sys.executable, "-m", "socklab.cli", "shell", "server", "--lab", run],
+            input="ip -4 -br addr\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        # not interactive: the command's output alone, no prompt, no job-control warning
+        assert piped.returncode == 0 and server in piped.stdout, piped.stderr
+        assert "job control" not in piped.stderr and "socklab:server" not in piped.stdout
 
         assert socklab("clean").code == 0
         assert lab_of(run)["state"] == "up" and lab_of(run)["missing"] == []
@@ -64,6 +78,32 @@ def test_up_exec_shell_clean_down(backend: str, tmp_path: Path) -> None:
     assert mine(run) == []
     assert run not in [lab["id"] for lab in socklab("ps", "--json").json()]
     assert not list((ROOT / "runs").glob(f"lab.*-{run}"))
+
+
+CLI = [sys.executable, "-m", "socklab.cli"]
+
+
+def capture_with_a_filter(run: str, server: str) -> None:
+    """`capture LINK FILTER`: tcpdump's expression, so ARP and the rest stay out."""
+    capture = subprocess.Popen(
+        [*CLI, "capture", "lan1", "--lab", run, "-c", "1", "tcp", "port", "13"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:  # tcpdump says when it listens
+            time.sleep(0.5)
+            socklab("exec", "client", "--lab", run, "bash", "-c", f"echo > /dev/tcp/{server}/13")
+            if capture.poll() is not None:
+                break
+        out, err = capture.communicate(timeout=20)
+    finally:
+        capture.kill()
+    assert capture.returncode == 0, err
+    (line,) = out.splitlines()
+    assert f"{server}.13: Flags [S]" in line, out
 
 
 def shell_through_tmux(run: str, server: str) -> None:

@@ -8,6 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+from socklab.cli import exec_command
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -158,3 +161,36 @@ def test_a_mount_of_a_system_folder_or_of_the_runs_is_refused(tmp_path: Path) ->
         assert done.returncode == 2 and why in done.stderr, (folder, done.stderr)
     here = socklab("run", "refused", "--mount", ".", "--backend", "netns")  # ./runs is in it
     assert here.returncode == 2 and "it holds socklab's runs" in here.stderr
+
+
+def test_exec_takes_the_command_as_people_type_it() -> None:
+    assert exec_command(["exec", "client", "ss", "-tan"]) == (["exec", "client"], ["ss", "-tan"])
+    assert exec_command(["exec", "--lab", "x", "client", "ss"]) == (
+        ["exec", "--lab", "x", "client"],
+        ["ss"],
+    )
+    assert exec_command(["exec", "client", "--lab", "x", "ls"]) == (
+        ["exec", "client", "--lab", "x"],
+        ["ls"],
+    )
+    assert exec_command(["exec", "client", "--", "-x"]) == (["exec", "client"], ["-x"])
+    assert exec_command(["run", "exec"]) == (["run", "exec"], [])  # a scenario named exec
+    assert exec_command(["capture", "lan1", "-c", "1", "tcp", "port", "13", "--lab", "x"]) == (
+        ["capture", "lan1", "-c", "1", "--lab", "x"],
+        ["tcp", "port", "13"],
+    )
+
+
+def test_the_default_backend_asks_the_engine_docker_host_names(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from socklab.run.execute import default_backend
+
+    monkeypatch.delenv("BACKEND", raising=False)
+    monkeypatch.delenv("SOCKLAB_BACKEND", raising=False)
+    absent = f"unix://{tmp_path}/docker.sock"  # no engine there: nothing is contacted
+    monkeypatch.setenv("DOCKER_HOST", absent)
+    said: list[str] = []
+    assert default_backend(said.append) == "netns"
+    assert said and said[0].startswith(f"no Docker engine answered at {absent}")
+    assert "the netns backend runs instead" in said[0]

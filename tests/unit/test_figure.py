@@ -137,3 +137,14 @@ def test_the_page_unfolds_a_fold_and_stays_small(tmp_path: Path) -> None:
     assert len(drawn.bands) == 1 and len(drawn.arrows) == 2  # the first and the last
     (number, _, lines, more) = drawn.unfolds[0]
     assert number == 1 and len(lines) == html.UNFOLD and more == 2000 - html.UNFOLD
+
+
+def test_two_connects_to_two_addresses_never_fold_together() -> None:
+    unassigned = TOPO.names()["lan2.unassigned"]
+    first = [syn(100.0 + n) for n in range(6)]
+    second = [syn(107.0 + n, dst=unassigned, sport=40001) for n in range(6)]
+    rows = figure(observations(first + second), TOPO.host_of).rows
+    assert [row.text for row in rows] == [
+        "SYN x6, 1 s apart; all 6 dropped in the router",
+        f"SYN to {unassigned} (lan2.unassigned) x6, 1 s apart; all 6 dropped in the router",
+    ]

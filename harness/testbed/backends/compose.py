@@ -27,7 +27,7 @@ import requests
 from pyroute2 import NetlinkError
 
 from ... import shipped
-from ...errors import BackendUnavailable
+from ...errors import BackendUnavailable, command, sudo_hint
 from ...scenario.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
 from .. import cgroups
 from ..nsenter import rtnl_in
@@ -65,24 +65,47 @@ Rule = tuple[str, str, list[str]]  # (tool, chain, spec)
 IPV6 = Path("/proc/net/if_inet6").exists()
 
 
+def engine_address() -> str:
+    """Where the Docker SDK looks for the engine: DOCKER_HOST, else the default socket."""
+    return os.environ.get("DOCKER_HOST") or f"unix://{SOCKET_PATH}"
+
+
+def engine_problem(timeout: float = 3.0) -> str | None:
+    """None when an engine answers a ping at engine_address(), else why not: how the
+    default backend is chosen (asking, not looking for a file)."""
+    try:
+        docker.from_env(timeout=timeout).ping()
+    except (docker.errors.DockerException, requests.RequestException) as err:
+        return f"no Docker engine answered at {engine_address()} ({err})"
+    return None
+
+
 def engine() -> docker.DockerClient:
     try:
         client = docker.from_env(timeout=30)
         client.ping()
     except (docker.errors.DockerException, requests.RequestException) as err:
-        raise BackendUnavailable(f"no Docker engine answers: {err}", hint=engine_hint(err)) from err
+        raise BackendUnavailable(
+            f"no Docker engine answers at {engine_address()}: {err}", hint=engine_hint(err)
+        ) from err
     return client
 
 
 def engine_hint(err: Exception) -> str:
     """What to do: a socket that exists but refuses this user is not a stopped engine."""
-    socket = SOCKET_PATH
+    address = engine_address()
+    if not address.startswith("unix://"):
+        return (
+            f"DOCKER_HOST is {address}: check that engine, unset DOCKER_HOST, "
+            "or use --backend netns"
+        )
+    socket = address.removeprefix("unix://")
     if isinstance(err.__context__ or err.__cause__ or err, PermissionError) or (
         "Permission denied" in str(err)
     ):
         return (
             f"the engine runs but {socket} refuses this user: run socklab as root "
-            "(sudo -E socklab ...), or use --backend netns"
+            f"({sudo_hint()}), or use --backend netns"
         )
     if not os.path.exists(socket):
         return "start dockerd (systemctl start docker), or use --backend netns"
@@ -157,7 +180,8 @@ class ComposeBackend:
         if not client.images.list(name=IMAGE):
             raise BackendUnavailable(
                 f"the node image {IMAGE} is not built",
-                hint="socklab images (or make images) builds it from Debian packages",
+                hint=f"{command()} images builds it from Debian packages "
+                "(in a source tree: make images)",
             )
         self._compose = compose_command()
         missing = [tool for tool in ("tcpdump", "nsenter") if shutil.which(tool) is None]
@@ -165,7 +189,7 @@ class ComposeBackend:
             raise BackendUnavailable(
                 f"the compose backend needs {', '.join(missing)} on the machine (captures and "
                 "the delayer run there, in a host's network namespace)",
-                hint="apt-get install tcpdump util-linux (or `make setup`)",
+                hint="apt-get install tcpdump util-linux (in a source tree: make setup)",
             )
         return client
 

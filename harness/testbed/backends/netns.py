@@ -17,7 +17,7 @@ from pathlib import Path
 
 from pyroute2 import IPRoute, netns
 
-from ...errors import BackendUnavailable
+from ...errors import BackendUnavailable, sudo_hint
 from ...scenario.topology import ATTACHMENTS, HOSTS, Topology
 from .. import cgroups
 from ..nsenter import create_netns, rtnl_in, write_sysctl
@@ -139,13 +139,13 @@ class NetnsBackend:
         if os.geteuid() != 0:
             raise BackendUnavailable(
                 "the netns backend needs root to create network namespaces",
-                hint="run as root (sudo -E make ...), or use BACKEND=compose",
+                hint=f"run as root ({sudo_hint()}), or use --backend compose",
             )
         missing = [tool for tool in ("nsenter", "setpriv", "bwrap") if shutil.which(tool) is None]
         if missing:
             raise BackendUnavailable(
                 f"the netns backend needs {', '.join(missing)}",
-                hint="apt-get install util-linux bubblewrap (or `make setup`)",
+                hint="apt-get install util-linux bubblewrap (in a source tree: make setup)",
             )
 
     def netns(self, host: str) -> str:
