@@ -23,7 +23,8 @@ def test_an_engine_that_never_answers_the_ping_is_unavailable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(compose.docker, "from_env", lambda **_: HungClient())
-    with pytest.raises(BackendUnavailable, match="no Docker engine answers at unix:///var/run/docker.sock: Read timed out"):
+    said = r"no Docker engine answers at unix:///var/run/docker\.sock: Read timed out"
+    with pytest.raises(BackendUnavailable, match=said):
         compose.engine()
 
 
