@@ -40,6 +40,7 @@ from .run.execute import (
     EXIT_FAIL,
     EXIT_PASS,
     EXIT_USAGE,
+    check_family,
     default_backend,
     exit_code_of,
     require_root,
@@ -73,6 +74,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     columns = terminal.width()
     for name in scenarios.names():
         scen = scenarios.load_named(name)
+        if args.family == 6 and scen.not_over_ipv6:
+            continue
         print("\n".join(wrapped(f"{name:<18} {visible(scen.title)}", columns, 19)))
     return EXIT_PASS
 
@@ -105,10 +108,19 @@ def check_played(plan: Plan, name: str) -> None:
 
 def cmd_run(args: argparse.Namespace) -> int:
     plan = prepare(
-        args.name, counterfactual=args.counterfactual, roles=roles_of(args), mount=args.mount
+        args.name,
+        counterfactual=args.counterfactual,
+        roles=roles_of(args),
+        mount=args.mount,
+        family=args.family,
     )
     check_played(plan, args.name)
     if args.kernel and args.kernel != "host":
+        if args.family == 6:
+            raise ScenarioError(
+                "--family 6 with --kernel is not supported yet",
+                hint="compare NAME --kernels K --families 6 runs it in the guest",
+            )
         return run_in_guest(args)
     console = None if args.json else Console(highlight=False)
     say = progress("socklab", quiet=args.json)
@@ -202,10 +214,12 @@ def cmd_suite(args: argparse.Namespace) -> int:
         suite.select(args.names, {})  # every name checked before a guest boots
         vm.check_name(args.kernel)
         backend = "netns"
-        results = compare.in_guest(args.names or scenarios.names(), args.kernel, say, None).results
+        names = args.names or scenarios.names()
+        results = compare.in_guest(names, args.kernel, say, None, args.family).results
     else:
+        check_family(backend, args.family)
         results = suite.run_all(
-            args.names, backend, say, roles_of(args), args.mount, jobs, shard_of
+            args.names, backend, say, roles_of(args), args.mount, jobs, shard_of, args.family
         )
     wall = time.monotonic() - started
     if not results and shard_of is not None:  # the role fits fewer scenarios than shards
@@ -244,21 +258,24 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if kernel != "host":
                 vm.check_name(kernel)
         vm.check_tools()
+    families = compare.parse_families(args.families)
     say = progress("socklab compare", quiet=args.json)
     columns = []
     for kernel in kernels:
-        say(f"{len(names)} scenario(s) on {kernel}")
-        if kernel == "host":
-            columns.append(compare.on_host(names, say, args.jobs or suite.default_jobs()))
-        else:
-            columns.append(compare.in_guest(names, kernel, say, args.deadline))
+        for family in families:
+            say(f"{len(names)} scenario(s) on {kernel}, IPv{family}")
+            if kernel == "host":
+                jobs = args.jobs or suite.default_jobs()
+                columns.append(compare.on_host(names, say, jobs, family))
+            else:
+                columns.append(compare.in_guest(names, kernel, say, args.deadline, family))
     if args.json:
         print(json.dumps(compare.to_json(columns), indent=2))
     else:
         Console(highlight=False).print(compare.table(names, columns))
         print(
             "Each difference is explained in the scenario's own text: "
-            "socklab run NAME [--kernel K] shows it."
+            "socklab run NAME [--kernel K] [--family 6] shows it."
         )
     results = [r for column in columns for r in column.results]
     return suite.exit_code(results)
@@ -444,13 +461,24 @@ def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="socklab", description=__doc__.splitlines()[0])
     top.add_argument("--version", action="version", version=f"socklab {__version__}")
     sub = top.add_subparsers(dest="command", required=True)
-    sub.add_parser("list", help="the scenarios").set_defaults(func=cmd_list)
+    listing = sub.add_parser("list", help="the scenarios")
+    listing.add_argument(
+        "--family", type=int, choices=(4, 6), default=4, help="6: the ones that run over IPv6"
+    )
+    listing.set_defaults(func=cmd_list)
     run = sub.add_parser("run", help="run one scenario and report")
     run.add_argument("name", help="a scenario name (socklab list) or a path to your own .yaml")
     run.add_argument(
         "--backend", choices=sorted(BACKENDS), help="default: compose if Docker answers"
     )
     run.add_argument("--json", action="store_true", help="print report.json instead of the view")
+    run.add_argument(
+        "--family",
+        type=int,
+        choices=(4, 6),
+        default=4,
+        help="the protocol family of the scenario's addresses (6: IPv6, netns backend)",
+    )
     run.add_argument("--full", action="store_true", help="every packet and call, not folded")
     run.add_argument(
         "--kernel",
@@ -476,6 +504,13 @@ def parser() -> argparse.ArgumentParser:
     suite = sub.add_parser("suite", help="run every scenario and print one table")
     suite.add_argument("names", nargs="*", help="default: every scenario")
     suite.add_argument("--backend", choices=sorted(BACKENDS))
+    suite.add_argument(
+        "--family",
+        type=int,
+        choices=(4, 6),
+        default=4,
+        help="6: over IPv6 (netns), every scenario that runs so",
+    )
     add_program_options(suite)
     suite.add_argument("--junit-xml", metavar="FILE", help="one test case per scenario")
     suite.add_argument("--json", action="store_true", help="print the results as JSON, no table")
@@ -520,6 +555,12 @@ def parser() -> argparse.ArgumentParser:
         default="host,debian-6.1",
         metavar="K,K",
         help="host and kernels as --kernel takes them (default: host,debian-6.1)",
+    )
+    compare.add_argument(
+        "--families",
+        default="4",
+        metavar="F,F",
+        help="4, 6 or 4,6: each kernel's column per family (6: IPv6, netns)",
     )
     compare.add_argument("-j", "--jobs", type=int, metavar="N", help="at once on the host")
     compare.add_argument(

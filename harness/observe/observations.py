@@ -119,6 +119,7 @@ class Observations:
     # settings the expectations read (`sysctl:HOST:KEY`), as the host's namespace had them
     # after the faults were set: "HOST:KEY" -> value
     sysctls: dict[str, int] = field(default_factory=dict)
+    family: int = 4  # the protocol family the scenario's names stood for (--family)
 
     # ---- the evidence window ------------------------------------------------------------
     def harness_caused(self, packet: Packet) -> bool:
@@ -199,6 +200,7 @@ class Observations:
             "processes": self.processes,
             "facts": self.facts,
             "sysctls": self.sysctls,
+            "family": self.family,
         }
 
     @classmethod
@@ -218,6 +220,7 @@ class Observations:
             processes=dict(data.get("processes", {})),
             facts=dict(data.get("facts", {})),
             sysctls={str(k): int(v) for k, v in data.get("sysctls", {}).items()},
+            family=int(data.get("family", 4)),
         )
 
     def write(self, path: Path) -> None:

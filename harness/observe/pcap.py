@@ -154,6 +154,97 @@ def from_icmp(icmp: dpkt.icmp.ICMP, base: Callable[..., Packet], src: str, dst: 
     return base(proto="icmp", icmp_type=icmp.type, icmp_code=icmp.code, summary=text, inner=inner)
 
 
+ICMP6_TEXT = {
+    0: "no route to {dst}",
+    1: "{dst} unreachable - admin prohibited",
+    3: "{dst} address unreachable",
+    4: "{dst} {proto} port {port} unreachable",
+    5: "{dst} unreachable - source address failed policy",
+    6: "{dst} unreachable - reject route",
+}
+IP6_PROTOS = {6: "tcp", 17: "udp", 58: "icmp6"}
+# What every IPv6 interface says by itself, in IPv4 runs too (a namespace's veth has IPv6 on):
+# multicast listener queries and reports, router solicitations and advertisements, and
+# duplicate address detection (from ::). Not part of any scenario, never evidence.
+CHATTER6 = {130, 131, 132, 133, 134, 143}
+
+
+def ip6(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, raw)
+
+
+def from_ip6(packet: dpkt.ip6.IP6, time: float, host: str, link: str) -> Packet | None:
+    """IPv6 as IPv4 is read: TCP and UDP alike; ICMPv6 errors with the datagram they quote;
+    neighbour solicitations and advertisements as proto `nd` (IPv6's ARP: RFC 4861)."""
+    src, dst = ip6(packet.src), ip6(packet.dst)
+    base = functools.partial(Packet, time=time, host=host, link=link, src=src, dst=dst)
+    body = packet.data
+    if isinstance(body, dpkt.tcp.TCP):
+        flags, size = tcp_flags(body), max(0, packet.plen - 4 * body.off)
+        text = (
+            f"{src}.{body.sport} > {dst}.{body.dport}: Flags [{flags}], seq {body.seq}, "
+            f"ack {body.ack}, length {size}"
+        )
+        return base(
+            proto="tcp",
+            sport=body.sport,
+            dport=body.dport,
+            flags=flags,
+            seq=body.seq,
+            ack=body.ack,
+            length=size,
+            summary=text,
+            payload=payload(body.data, size),
+        )
+    if isinstance(body, dpkt.udp.UDP):
+        size = max(0, packet.plen - 8)
+        return base(
+            proto="udp",
+            sport=body.sport,
+            dport=body.dport,
+            length=size,
+            summary=f"{src}.{body.sport} > {dst}.{body.dport}: UDP, length {size}",
+            payload=payload(body.data, size),
+        )
+    upper = getattr(packet, "p", packet.nxt)  # past any extension headers (hop-by-hop)
+    if upper == 58:
+        return from_icmp6(bytes(body), base, src, dst)
+    return base(proto="other", summary=f"{src} > {dst}: ip6-proto-{upper}")
+
+
+def from_icmp6(raw: bytes, base: Callable[..., Packet], src: str, dst: str) -> Packet | None:
+    if len(raw) < 4:
+        return None
+    kind, code, rest = raw[0], raw[1], raw[4:]
+    if kind in CHATTER6 or src == "::":
+        return None
+    if kind in (135, 136) and len(rest) >= 20:
+        target = ip6(rest[4:20])
+        if kind == 135:
+            text = f"ICMP6, neighbor solicitation, who has {target}"
+            return base(src=src, dst=target, proto="nd", flags="request", summary=text)
+        text = f"ICMP6, neighbor advertisement, tgt is {target}"
+        return base(proto="nd", flags="reply", summary=text)
+    inner = None
+    if kind in (1, 3) and len(rest) >= 44:
+        quoted6 = rest[4:]
+        proto = IP6_PROTOS.get(quoted6[6], str(quoted6[6]))
+        sport = dport = None
+        if proto in ("tcp", "udp") and len(quoted6) >= 44:
+            sport = int.from_bytes(quoted6[40:42], "big")
+            dport = int.from_bytes(quoted6[42:44], "big")
+        inner = (proto, ip6(quoted6[8:24]), ip6(quoted6[24:40]), sport, dport)
+    if kind == 1 and inner:
+        template = ICMP6_TEXT.get(code, "{dst} unreachable code " + str(code))
+        what = template.format(dst=inner[2], proto=inner[0], port=inner[4])
+    else:
+        what = {128: "echo request", 129: "echo reply", 143: "multicast listener report v2"}.get(
+            kind, f"type {kind} code {code}"
+        )
+    text = f"{src} > {dst}: ICMP6, {what}, length {len(raw)}"
+    return base(proto="icmp6", icmp_type=kind, icmp_code=code, summary=text, inner=inner)
+
+
 def from_arp(arp: dpkt.arp.ARP, time: float, host: str, link: str) -> Packet:
     src, dst = ip(arp.spa), ip(arp.tpa)
     if arp.op == dpkt.arp.ARP_OP_REQUEST:
@@ -214,7 +305,9 @@ def decode(linktype: int, frame: bytes, time: float, host: str, link: str) -> Pa
         return from_ip(layer, time, host, link)
     if isinstance(layer, dpkt.arp.ARP):
         return from_arp(layer, time, host, link)
-    return None  # IPv6 router solicitations and the like: not part of any scenario
+    if isinstance(layer, dpkt.ip6.IP6):
+        return from_ip6(layer, time, host, link)
+    return None
 
 
 def merge(captures: Iterable[list[Packet]]) -> list[Packet]:

@@ -137,6 +137,9 @@ RESULT = re.compile(
 )
 FD = re.compile(r"^(?P<fd>\d+)(?:<(?P<deco>[A-Za-z0-9]+:\[[^\]]*\]|[^>]*)>)?")
 SIN = re.compile(r'sin_port=htons\((?P<port>\d+)\), sin_addr=inet_addr\("(?P<addr>[0-9.]+)"\)')
+SIN6 = re.compile(
+    r'sin6_port=htons\((?P<port>\d+)\),.*?inet_pton\(AF_INET6, "(?P<addr>[0-9a-fA-F:.]+)"'
+)
 SOCKOPT = re.compile(
     r"^\d+(?:<[A-Za-z0-9]+:\[[^\]]*\]>)?, "
     r"(?P<level>[A-Z_]+), (?P<option>[A-Z_0-9]+), \[(?P<v>-?\d+)"
@@ -170,7 +173,7 @@ def finish(pid: int, name: str, start: float, args: str, tail: str | None) -> Ca
         if found.group("dur") is not None:
             duration = float(found.group("dur"))
     address = None
-    sin = SIN.search(args)
+    sin = SIN.search(args) or SIN6.search(args)
     if sin is not None:
         address = (sin.group("addr"), int(sin.group("port")))
     level = option = value = None

@@ -22,10 +22,10 @@ def main() -> None:
     )
     args = parser.parse_args()
     unp.started()
-    sock = unp.Socket()
+    sock = unp.Socket(host=args.server)
     unp.Connect(sock, args.server, args.port)
     if args.report_sockname:
-        host, port = sock.getsockname()
+        host, port = sock.getsockname()[:2]
         print(f"local address {host}, port {port}", flush=True)
         unp.event("sockname", local=[host, port], peer=list(sock.getpeername()))
     while True:

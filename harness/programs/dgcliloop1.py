@@ -23,7 +23,7 @@ def main() -> None:
     if not 0 < args.count <= 100_000:
         unp.err_quit("dgcliloop1: --count must be 1..100000")
     unp.started()
-    sock = unp.Socket(socket.SOCK_DGRAM)
+    sock = unp.Socket(socket.SOCK_DGRAM, host=args.server)
     payload = bytes(args.size)
     sent = 0
     for _ in range(args.count):

@@ -47,7 +47,7 @@ def main() -> None:
     parser.add_argument("--deadline", type=float, default=None)
     args = parser.parse_args()
     unp.started()
-    sock = unp.Socket()
+    sock = unp.Socket(host=args.server)
     unp.Connect(sock, args.server, args.port)
     connected = time.monotonic()
     reader = sock.makefile("rb")

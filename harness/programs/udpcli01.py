@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=None)
     args = parser.parse_args()
     unp.started()
-    sock = unp.Socket(socket.SOCK_DGRAM)
+    sock = unp.Socket(socket.SOCK_DGRAM, host=args.server)
     server = (args.server, args.port)
     if args.connect:
         unp.Connect(sock, *server)

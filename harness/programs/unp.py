@@ -55,12 +55,15 @@ def err_quit(message: str) -> NoReturn:
 
 
 def addr(pair: Any) -> list[Any] | None:
-    return [pair[0], pair[1]] if pair else None
+    return [pair[0], pair[1]] if pair else None  # an IPv6 address has flow info and scope too
 
 
-def Socket(kind: int = socket.SOCK_STREAM) -> socket.socket:
+def Socket(kind: int = socket.SOCK_STREAM, host: str = "") -> socket.socket:
+    """A socket of the peer's family: AF_INET6 for an IPv6 address (the book's protocol-
+    independent clients ask getaddrinfo; a literal address says it at once)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
     try:
-        return socket.socket(socket.AF_INET, kind)
+        return socket.socket(family, kind)
     except OSError as err:
         err_sys("socket", err)
 

@@ -50,6 +50,17 @@ ICMP_ERRNO = {
     10: ("host prohibited", "EHOSTUNREACH"),
     13: ("administratively prohibited", "EHOSTUNREACH"),
 }
+# The same for ICMPv6's (icmpv6_err_convert's tab_unreach, net/ipv6/icmp.c): the
+# administrative ones mean EACCES over IPv6, where IPv4's admin-prohibited means EHOSTUNREACH.
+ICMP6_ERRNO = {
+    0: ("no route", "ENETUNREACH"),
+    1: ("administratively prohibited", "EACCES"),
+    2: ("beyond scope", "EHOSTUNREACH"),
+    3: ("address unreachable", "EHOSTUNREACH"),
+    4: ("port unreachable", "ECONNREFUSED"),
+    5: ("source address failed policy", "EACCES"),
+    6: ("reject route", "EACCES"),
+}
 # The calls drawn on a host's time line: the ones the book's figures show. The questions a
 # program asks (getsockname, setsockopt) and its waits (poll) are in the calls table.
 DRAWN = {
@@ -84,8 +95,19 @@ def label(packet: Packet) -> str:
             meaning, errno = ICMP_ERRNO.get(packet.icmp_code or 0, (f"code {packet.icmp_code}", ""))
             return f"ICMP {meaning}" + (f" ({errno})" if errno else "")
         return {8: "ICMP echo request", 0: "ICMP echo reply"}.get(packet.icmp_type or -1, "ICMP")
+    if packet.proto == "icmp6":
+        if packet.icmp_type == 1:
+            meaning, errno = ICMP6_ERRNO.get(
+                packet.icmp_code or 0, (f"code {packet.icmp_code}", "")
+            )
+            return f"ICMPv6 {meaning}" + (f" ({errno})" if errno else "")
+        return {128: "ICMPv6 echo request", 129: "ICMPv6 echo reply"}.get(
+            packet.icmp_type or -1, f"ICMPv6 type {packet.icmp_type}"
+        )
     if packet.proto == "arp":
         return f"ARP who-has {packet.dst}" if packet.flags == "request" else "ARP reply"
+    if packet.proto == "nd":
+        return f"NS who-has {packet.dst}" if packet.flags == "request" else "NA"
     if packet.summary.endswith("ip-proto-2"):
         return "IGMP"
     return packet.summary.rpartition(": ")[2] or packet.proto
@@ -94,8 +116,8 @@ def label(packet: Packet) -> str:
 def broadcast(packet: Packet) -> bool:
     """Sent to every host on its link: an ARP request (Ethernet broadcast) or an IPv4
     broadcast or multicast address."""
-    if packet.proto == "arp":
-        return packet.flags == "request"
+    if packet.proto in ("arp", "nd"):
+        return packet.flags == "request"  # ND's to the target's solicited-node multicast
     try:
         address = ipaddress.ip_address(packet.dst)
     except ValueError:
@@ -280,7 +302,7 @@ class Builder:
         packet = hop.packet
         if hop.receiver != "router" or hop.sender == "router" or hop.broadcast:
             return False
-        if packet.proto == "arp" or self.host_of(packet.dst) == "router":
+        if packet.proto in ("arp", "nd") or self.host_of(packet.dst) == "router":
             return False
         other = "lan2" if packet.link == "lan1" else "lan1"
         subnet = self.obs.addresses.get(f"{other}.subnet")
@@ -322,19 +344,21 @@ class Builder:
         flood's spoofed sources, an ARP request's target): what like packets share."""
         packet = hop.packet
         text = label(packet)
-        if named and packet.proto == "arp" and packet.flags == "request":
-            text = "ARP who-has" if packet.dst not in self.names else text
+        if named and packet.proto in ("arp", "nd") and packet.flags == "request":
+            text = text.split(" who-has ")[0] + " who-has" if packet.dst not in self.names else text
         if hop.sender == hop.receiver:
             return f"lo: {text}"
-        if packet.proto != "arp" and self.host_of(packet.src) is None:
+        if packet.proto not in ("arp", "nd") and self.host_of(packet.src) is None:
             # no host's: spoofed, or the bridge's
             text += (
                 f" from {self.where(packet.src)}" if not named or packet.src in self.names else ""
             )
         if hop.broadcast:
-            multicast = packet.proto != "arp" and ipaddress.ip_address(packet.dst).is_multicast
+            multicast = packet.proto == "nd" or (
+                packet.proto != "arp" and ipaddress.ip_address(packet.dst).is_multicast
+            )
             return f"{text} ({'multicast' if multicast else 'broadcast'})"
-        if packet.proto != "arp" and self.host_of(packet.dst) is None:
+        if packet.proto not in ("arp", "nd") and self.host_of(packet.dst) is None:
             text += f" to {self.where(packet.dst)}" if not named or packet.dst in self.names else ""
         return text
 

@@ -37,8 +37,10 @@ COLOURS = {
     "RST": "#d1242f",
     "FIN": "#8250df",
     "ICMP": "#bc4c00",
+    "ICMP6": "#bc4c00",
     "UDP": "#1a7f37",
     "ARP": "#6e7781",
+    "ND": "#6e7781",
 }
 DEFAULT_COLOUR = "#0969da"
 

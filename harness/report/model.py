@@ -70,6 +70,7 @@ class Report:
             # but the run folder
             "definition": self.scenario.model_dump(mode="json", by_alias=True, exclude_unset=True),
             "backend": self.backend,
+            "family": self.observations.family,
             "kernel": self.kernel,
             "guest": self.guest,
             "passed": self.passed,

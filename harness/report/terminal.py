@@ -194,7 +194,8 @@ def verdict_table(report: Report, full: bool = False) -> Table:
 
 def render(report: Report, console: Console, full: bool = False) -> None:
     scen = report.scenario
-    where = f"{report.backend}, Linux {report.kernel}" + (
+    family = "IPv6, " if report.observations.family == 6 else ""
+    where = f"{family}{report.backend}, Linux {report.kernel}" + (
         f", {report.guest}" if report.guest else ""
     )
     console.rule(f"[bold]{scen.name}[/]  ({escape(where)})")

@@ -36,6 +36,17 @@ class Column:
     release: str  # uname -r
     emulated: bool  # TCG: timings are the emulator's as much as the kernel's
     results: list[Result]
+    family: int = 4
+
+
+def parse_families(text: str) -> list[int]:
+    try:
+        families = [int(f) for f in text.split(",") if f.strip()]
+    except ValueError as err:
+        raise ScenarioError(f"--families {text}: not numbers", hint="e.g. --families 4,6") from err
+    if not families or any(f not in (4, 6) for f in families) or len(set(families)) < len(families):
+        raise ScenarioError(f"--families {text}: 4, 6 or both, once each", hint="--families 4,6")
+    return families
 
 
 def parse_kernels(text: str) -> list[str]:
@@ -47,19 +58,26 @@ def parse_kernels(text: str) -> list[str]:
     return kernels
 
 
-def on_host(names: Sequence[str], say: Progress, jobs: int) -> Column:
-    results = suite.run_all(names, "netns", say, jobs=jobs)
-    return Column("host", os.uname().release, False, results)
+def on_host(names: Sequence[str], say: Progress, jobs: int, family: int = 4) -> Column:
+    """The names that run over the family (the others get a cell that says why not)."""
+    if family == 6:
+        names = [n for n in names if not suite.read_only(n).not_over_ipv6]
+    results = suite.run_all(names, "netns", say, jobs=jobs, family=family)
+    return Column("host", os.uname().release, False, results, family)
 
 
-def in_guest(names: Sequence[str], spec: str, say: Progress, deadline: float | None) -> Column:
+def in_guest(
+    names: Sequence[str], spec: str, say: Progress, deadline: float | None, family: int = 4
+) -> Column:
     """One boot of the kernel; `socklab suite` inside; the run folders come back under runs/."""
+    if family == 6:
+        names = [n for n in names if not suite.read_only(n).not_over_ipv6]
     vm.check_tools()
     kernel = vm.fetch(spec, say)
     share = RUNS_DIR / f"guest-{kernel.release}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     share.mkdir(mode=0o755, parents=True)
     argv = [sys.executable, "-m", "socklab.cli", "suite", *names]
-    argv += ["--backend", "netns", "-j", "1", "--json"]
+    argv += ["--backend", "netns", "-j", "1", "--json", "--family", str(family)]
     limit = deadline or 60 + GUEST_SECONDS_PER_SCENARIO * len(names)
     how = vm.accel(kernel, say)
     say(f"booting {kernel.release} under QEMU {how}: {len(names)} scenario(s), {limit:.0f} s max")
@@ -78,22 +96,24 @@ def in_guest(names: Sequence[str], spec: str, say: Progress, deadline: float | N
         inside = Path(item.get("rundir") or "")
         here = share / inside.relative_to("/out-share") if inside.is_absolute() else inside
         results.append(Result(**{**item, "rundir": str(here) if item.get("rundir") else ""}))
-    return Column(spec, kernel.release, how == "tcg", results)
+    return Column(spec, kernel.release, how == "tcg", results, family)
 
 
 def table(names: Sequence[str], columns: Sequence[Column]) -> Table:
-    shown = Table(title="The same scenarios, kernel beside kernel (cells: the run's headline)")
+    title = "The same scenarios, kernel beside kernel and family beside family"
+    shown = Table(title=f"{title} (cells: the run's headline)")
     shown.add_column("scenario")
     for column in columns:
         where = " (QEMU TCG)" if column.emulated else ""
-        shown.add_column(f"{column.kernel}: Linux {column.release}{where}")
+        shown.add_column(f"{column.kernel}: Linux {column.release}{where}, IPv{column.family}")
     styles = {"pass": "green", "FAIL": "bold red", "ERROR": "bold red", "skipped": "yellow"}
     for name in names:
         cells: list[Text | str] = [name]
         found = [next((r for r in column.results if r.name == name), None) for column in columns]
-        for result in found:
+        for column, result in zip(columns, found, strict=True):
             if result is None:
-                cells.append(Text("not run", "yellow"))
+                why = "not over IPv6" if column.family == 6 else "not run"
+                cells.append(Text(why, "yellow"))
                 continue
             cell = Text(result.verdict, style=styles.get(result.verdict, ""))
             cell.append(f"  {result.headline}")
@@ -134,6 +154,7 @@ def to_json(columns: Sequence[Column]) -> list[dict[str, object]]:
             "kernel": c.kernel,
             "release": c.release,
             "emulated": c.emulated,
+            "family": c.family,
             "results": [r.__dict__ for r in c.results],
         }
         for c in columns

@@ -3,6 +3,7 @@ the observations judged. The CLI, the suite and the pytest plugin all run scenar
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import time
@@ -46,13 +47,34 @@ def default_backend(say: Progress | None = None) -> str:
     return "netns"
 
 
-def make_backend(name: str, run_id: str, rundir: Path, mount: Path | None = None) -> Backend:
+def make_backend(
+    name: str, run_id: str, rundir: Path, mount: Path | None = None, family: int = 4
+) -> Backend:
     if name not in BACKENDS:
         raise ScenarioError(
             f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}"
         )
+    check_family(name, family)
     backend: Backend = import_backend(name)(run_id, rundir, mount)
+    if family != 4:
+        backend.topology = dataclasses.replace(backend.topology, family=family)
     return backend
+
+
+def check_family(backend: str, family: int) -> None:
+    """IPv6 runs need the kernel's IPv6, and (for now) the netns backend."""
+    if family == 4:
+        return
+    if backend != "netns":
+        raise ScenarioError(
+            "--family 6 runs on the netns backend so far: compose's networks are IPv4 only",
+            hint="add --backend netns",
+        )
+    if not Path("/proc/sys/net/ipv6").exists():
+        raise BackendUnavailable(
+            "this kernel has no IPv6 (no /proc/sys/net/ipv6)",
+            hint="boot with IPv6 (ipv6.disable=0), or run --family 4",
+        )
 
 
 def import_backend(name: str) -> Any:
@@ -105,7 +127,7 @@ def run_plan(
         clean.clean(progress, docker_too=Path("/var/run/docker.sock").exists())
     lock = RunLock(run_id).acquire()
     try:
-        backend = make_backend(backend_name, run_id, rundir, plan.mount)
+        backend = make_backend(backend_name, run_id, rundir, plan.mount, plan.family)
         execution = runner.Execution(scen, backend, rundir, progress, plan.mount)
         if status is not None:
             execution.status = status

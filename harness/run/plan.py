@@ -24,6 +24,7 @@ class Plan:
     replacements: dict[str, list[str]] = field(default_factory=dict)
     played: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    family: int = 4  # 6: the scenario's names stand for IPv6 addresses (--family 6)
 
 
 def check_machine(scen: Scenario) -> None:
@@ -134,8 +135,16 @@ def prepare(
     counterfactual: str | None = None,
     roles: dict[str, str] | None = None,
     mount: str | None = None,
+    family: int = 4,
 ) -> Plan:
     scen = scenarios.load_named(name)
+    if family not in (4, 6):
+        raise ScenarioError(f"--family {family}: no such family", hint="4 (IPv4) or 6 (IPv6)")
+    if family == 6 and scen.not_over_ipv6:
+        raise ScenarioError(
+            f"{scen.name} does not run over IPv6: {' '.join(scen.not_over_ipv6.split())}",
+            hint="run it with --family 4; `socklab list --family 6` shows the ones that do",
+        )
     if counterfactual is not None:
         scen = scen.variant(counterfactual_index(scen, counterfactual))
     cwd = Path.cwd()
@@ -162,4 +171,4 @@ def prepare(
     scen, played, skipped = replace(scen, replacements)
     check_commands(scen, chosen)
     check_machine(scen)
-    return Plan(scen, chosen, replacements, played, skipped)
+    return Plan(scen, chosen, replacements, played, skipped, family)

@@ -238,7 +238,7 @@ class Execution:
         self.caps: list[capture.Capture] = []
         # The kernel facts every `when:` of the scenario asks about, as this kernel answers.
         self.facts: dict[str, bool] = {
-            when.fact(): kernel_fact(when.fact())
+            when.fact(): kernel_fact(when.fact(), backend.topology.family)
             for when in [*(s.when for s in scenario.steps), *(e.when for e in scenario.expect)]
             if when is not None
         }
@@ -298,6 +298,7 @@ class Execution:
             processes=self.snapshots,
             facts=self.facts,
             sysctls=self.sysctls,
+            family=self.backend.topology.family,
         )
         obs.write(self.rundir / "observations.json")
         return obs

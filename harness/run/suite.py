@@ -61,11 +61,14 @@ def failed(outcomes: Sequence[dict[str, Any]]) -> list[str]:
 read_only = functools.cache(scenarios.load_named)
 
 
-def select(names: Sequence[str], roles: dict[str, str]) -> list[str]:
+def select(names: Sequence[str], roles: dict[str, str], family: int = 4) -> list[str]:
     """The scenarios to run: every name checked before anything runs; with a user's program,
-    only the scenarios that have its role (played by the program it is named after)."""
+    only the scenarios that have its role (played by the program it is named after); over
+    IPv6, of all scenarios those that run so (a named one that does not says why)."""
     chosen = list(names) or scenarios.names()
     loaded = {name: read_only(name) for name in chosen}
+    if family == 6 and not names:
+        chosen = [name for name in chosen if not loaded[name].not_over_ipv6]
     replacements = {role: command_argv(text, Path.cwd()) for role, text in roles.items() if text}
     if not replacements:
         return chosen
@@ -165,17 +168,19 @@ def run_all(
     mount: str | None = None,
     jobs: int = 1,
     shard_of: tuple[int, int] | None = None,
+    family: int = 4,
 ) -> list[Result]:
     """Every chosen scenario, in their order in the table; with jobs > 1, that many at once;
-    with `shard_of` (I, N), only shard I's."""
-    chosen = select(names, roles or {})
+    with `shard_of` (I, N), only shard I's; with family 6, over IPv6 (those that run so)."""
+    chosen = select(names, roles or {}, family)
     if shard_of is not None:
         chosen = shard(chosen, *shard_of)
     if jobs > 1 and len(chosen) > 1:
-        results = run_parallel(chosen, backend, say, roles or {}, mount, jobs)
+        results = run_parallel(chosen, backend, say, roles or {}, mount, jobs, family)
     else:
-        results = run_serial(chosen, backend, say, roles, mount)
-    remember(results, backend)
+        results = run_serial(chosen, backend, say, roles, mount, family)
+    if family == 4:  # durations.json holds IPv4's, which the shards are balanced by
+        remember(results, backend)
     return results
 
 
@@ -185,6 +190,7 @@ def run_serial(
     say: Progress,
     roles: dict[str, str] | None,
     mount: str | None,
+    family: int = 4,
 ) -> list[Result]:
     results = []
     for name in chosen:
@@ -192,7 +198,7 @@ def run_serial(
         started = time.monotonic()
         book = scenarios.load_named(name).book
         try:
-            plan = prepare(name, roles=roles, mount=mount)
+            plan = prepare(name, roles=roles, mount=mount, family=family)
             code, data = run_plan(plan, backend, lambda text: None)
             verdict = "pass" if code == EXIT_PASS else "FAIL"
             headline = str(data["headline"])
@@ -325,13 +331,15 @@ def fork_run(job: Callable[[], int], out: Path, err: Path) -> Forked:
         os._exit(code)
 
 
-def run_json(name: str, backend: str, roles: dict[str, str], mount: str | None) -> int:
+def run_json(
+    name: str, backend: str, roles: dict[str, str], mount: str | None, family: int = 4
+) -> int:
     """What `socklab run NAME --json` does, for a forked child: the report's JSON on stdout;
     an error as `socklab: ...` on stderr, with the exit code the command would give."""
     stopping.install()
     try:
         try:
-            plan = prepare(name, roles=roles, mount=mount)
+            plan = prepare(name, roles=roles, mount=mount, family=family)
             code, data = run_plan(plan, backend, lambda text: None)
         finally:
             stopping.settle()
@@ -384,6 +392,7 @@ def run_parallel(
     roles: dict[str, str],
     mount: str | None,
     jobs: int,
+    family: int = 4,
 ) -> list[Result]:
     """Up to `jobs` runs at once, longest first. Each is a forked child with its own
     namespaces or compose project, slot and lock (runs never share anything), in a session of
@@ -414,7 +423,7 @@ def run_parallel(
                 # No Ctrl-C between the fork and noting the child: it would run on unstopped.
                 masked = signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED)
                 try:
-                    job = functools.partial(run_json, name, backend, roles, mount)
+                    job = functools.partial(run_json, name, backend, roles, mount, family)
                     process = fork_run(job, out, err)
                     running.append(Child(at, name, process, out, err, time.monotonic()))
                 finally:

@@ -78,7 +78,9 @@ class Elapsed(Strict):
 
 
 class PacketPattern(Strict):
-    proto: Literal["tcp", "udp", "icmp", "arp"] | None = None
+    proto: Literal["tcp", "udp", "icmp", "icmp6", "arp", "nd"] | None = Field(
+        default=None, description="icmp: the run's family's (ICMPv6 too); nd: IPv6's ARP"
+    )
     flags: str | None = Field(default=None, description="tcpdump style: S, S., R., F., P.")
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None

@@ -318,6 +318,11 @@ class Scenario(Strict):
     title: str
     book: Book
     explain: str = Field(description="what this kernel does and why it differs from the book")
+    not_over_ipv6: str | None = Field(
+        default=None,
+        description="why the scenario does not run with --family 6 (absent: it does)",
+        max_length=1000,
+    )
     table: BookTable | None = Field(
         default=None, description="the book's table, with this kernel's column beside it"
     )

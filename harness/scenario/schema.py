@@ -45,26 +45,36 @@ class When(Strict):
 
     sysctl: str | None = Field(default=None, pattern=r"^net\.[a-z0-9_.]+$")
     no_sysctl: str | None = Field(default=None, pattern=r"^net\.[a-z0-9_.]+$")
+    family: Literal[4, 6] | None = Field(
+        default=None, description="only in runs over this protocol family (--family)"
+    )
 
     @model_validator(mode="after")
     def one(self) -> When:
-        if (self.sysctl is None) == (self.no_sysctl is None):
-            raise ValueError("needs exactly one of: sysctl, no_sysctl")
+        given = [x for x in (self.sysctl, self.no_sysctl, self.family) if x is not None]
+        if len(given) != 1:
+            raise ValueError("needs exactly one of: sysctl, no_sysctl, family")
         return self
 
     def fact(self) -> str:
+        if self.family is not None:
+            return f"family:{self.family}"
         return f"sysctl:{self.sysctl or self.no_sysctl}"
 
     def wanted(self) -> bool:
-        return self.sysctl is not None
+        return self.sysctl is not None or self.family is not None
 
     def describe(self) -> str:
+        if self.family is not None:
+            return f"IPv{self.family} runs"
         key = self.sysctl or self.no_sysctl
         return f"kernels with {key}" if self.sysctl else f"kernels without {key}"
 
 
-def kernel_fact(fact: str) -> bool:
-    """`sysctl:KEY`: does this kernel have the setting?"""
+def kernel_fact(fact: str, family: int = 4) -> bool:
+    """`sysctl:KEY`: does this kernel have the setting? `family:N`: is this run over IPv`N`?"""
     kind, _, key = fact.partition(":")
+    if kind == "family":
+        return int(key) == family
     assert kind == "sysctl"
     return Path("/proc/sys", *key.split(".")).exists()

@@ -13,6 +13,7 @@ direction (the sender's own qdisc would push drops back into the application, DE
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import time
@@ -181,11 +182,11 @@ def nft_loss(netns: str, iface: str, percent: float, table: str) -> Undo:
     return lambda: nft(netns, {"nftables": [{"delete": {"table": ident}}]})
 
 
-def iptables_in(netns: str, args: list[str]) -> None:
-    done = run_in(netns, ["iptables", *args])
+def iptables_in(netns: str, args: list[str], tool: str = "iptables") -> None:
+    done = run_in(netns, [tool, *args])
     if done.returncode != 0:
         raise FaultUnsupported(
-            f"iptables {' '.join(args)}: {done.stderr.strip()}",
+            f"{tool} {' '.join(args)}: {done.stderr.strip()}",
             "the NFQUEUE fallback needs iptables and xt_NFQUEUE",
         )
 
@@ -241,12 +242,11 @@ def nfqueue_delay(
         str(queue),
         "--queue-bypass",
     ]
-    iptables_in(netns, rule)
-
-    def unqueue() -> None:
-        iptables_in(netns, ["-t", "mangle", "-D", *rule[3:]])
-
-    undos.append(unqueue)
+    # IPv6 runs queue IPv6 too (a queue takes both families since Linux 3.8)
+    tools = ["iptables", "ip6tables"] if ctx.topology.family == 6 else ["iptables"]
+    for tool in tools:
+        iptables_in(netns, rule, tool)
+        undos.append(functools.partial(iptables_in, netns, ["-t", "mangle", "-D", *rule[3:]], tool))
 
 
 def apply_link(host: str, fault: Fault, ctx: FaultContext) -> Undo:

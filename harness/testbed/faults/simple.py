@@ -21,7 +21,7 @@ def netlink_failure(what: str, err: NetlinkError) -> Exception:
 def apply_route(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     spec: RouteFault = fault.route  # type: ignore[assignment]
     dst = ctx.expand(spec.to)
-    dst = dst if "/" in dst else f"{dst}/32"
+    dst = dst if "/" in dst else f"{dst}/{128 if ':' in dst else 32}"
     path = ctx.netns(host)
     with NetNS(path) as ns:
         try:
@@ -40,18 +40,22 @@ def apply_route(host: str, fault: Fault, ctx: FaultContext) -> Undo:
 def apply_no_default_route(host: str, fault: Fault, ctx: FaultContext) -> Undo:
     path = ctx.netns(host)
     gateway = ctx.topology.gateway(host)
+    gateway6 = ctx.topology.gateway6(host) if ctx.topology.family == 6 else None
     with NetNS(path) as ns:
-        try:
-            ns.route("del", dst="0.0.0.0/0")  # pyroute2 0.9: "default" gives EOPNOTSUPP on del
-        except NetlinkError as err:
-            if err.code != 3:  # ESRCH: there was none (the router never has one)
-                raise netlink_failure(f"removing the default route of {host}", err) from err
+        for everywhere in ("0.0.0.0/0", "::/0") if ctx.topology.family == 6 else ("0.0.0.0/0",):
+            try:
+                ns.route("del", dst=everywhere)  # pyroute2 0.9: "default" fails on del
+            except NetlinkError as err:
+                if err.code != 3:  # ESRCH: there was none (the router never has one)
+                    raise netlink_failure(f"removing the default route of {host}", err) from err
     ctx.notes.append(f"{host}: default route removed (pyroute2)")
 
     def undo() -> None:
-        if gateway:
-            with NetNS(path) as ns:
+        with NetNS(path) as ns:
+            if gateway:
                 ns.route("replace", dst="0.0.0.0/0", gateway=gateway)
+            if gateway6:
+                ns.route("replace", dst="::/0", gateway=gateway6)
 
     return undo
 
@@ -84,15 +88,15 @@ def drop_match(spec: DropFault, dst: str) -> list[dict[str, object]]:
             }
         }
 
-    exprs = [field_is("ip", "daddr", dst)]
+    six = ":" in dst
+    exprs = [field_is("ip6" if six else "ip", "daddr", dst)]
     if spec.what == "tcp-syn":
         # SYN without ACK: the opening segment of a connection, not the server's SYN,ACK.
         flags = {"&": [{"payload": {"protocol": "tcp", "field": "flags"}}, {"|": ["syn", "ack"]}]}
         exprs.append({"match": {"op": "==", "left": flags, "right": "syn"}})
     elif spec.what in ("udp", "icmp"):
-        exprs.append(
-            {"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": spec.what}}
-        )
+        l4: str = "ipv6-icmp" if six and spec.what == "icmp" else spec.what
+        exprs.append({"match": {"op": "==", "left": {"meta": {"key": "l4proto"}}, "right": l4}})
     if spec.port is not None:
         proto = "udp" if spec.what == "udp" else "tcp"
         exprs.append(field_is(proto, "dport", spec.port))
