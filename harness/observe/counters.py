@@ -9,6 +9,8 @@ what they say except by what it does to the kernel.
 
 from __future__ import annotations
 
+import contextlib
+
 from ..testbed.nsenter import read_proc_net
 
 FILES = ("snmp", "netstat")
@@ -44,10 +46,29 @@ def listeners(text: str) -> dict[str, int]:
     return found
 
 
+SNMP6_GROUPS = ("UdpLite6", "Icmp6", "Udp6", "Ip6")  # longest first: UdpLite6 before Udp6
+
+
+def parse_snmp6(text: str) -> dict[str, int]:
+    """/proc/net/snmp6: one `Udp6InDatagrams  5` a line, as `Udp6.InDatagrams`: IPv6's
+    counters are its own (an IPv6 datagram never counts in Udp.InDatagrams)."""
+    counters: dict[str, int] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 2 or not fields[1].isdigit():
+            continue
+        group = next((g for g in SNMP6_GROUPS if fields[0].startswith(g)), None)
+        if group is not None:
+            counters[f"{group}.{fields[0][len(group) :]}"] = int(fields[1])
+    return counters
+
+
 def snapshot(netns: str) -> dict[str, int]:
     counters: dict[str, int] = {}
     for name in FILES:
         counters.update(parse(read_proc_net(netns, name)))
+    with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6 has no snmp6
+        counters.update(parse_snmp6(read_proc_net(netns, "snmp6")))
     for name in ("tcp", "tcp6"):
         try:
             text = read_proc_net(netns, name)

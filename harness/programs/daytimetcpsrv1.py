@@ -28,17 +28,18 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=0, help="exit after N clients (0: never)")
     args = parser.parse_args()
     unp.started()
-    listenfd = unp.Socket()
+    listenfd = unp.Socket(host=unp.wildcard())
     if args.reuseaddr:
         listenfd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    unp.Bind(listenfd, "0.0.0.0", args.port)
+    unp.Bind(listenfd, unp.wildcard(), args.port)
     unp.Listen(listenfd, unp.LISTENQ)
     if args.report_sockname:
-        host, port = listenfd.getsockname()
+        host, port = listenfd.getsockname()[:2]
         print(f"listening on {host}, port {port}", flush=True)
     served = 0
     while not args.count or served < args.count:
-        connfd, (host, port) = unp.Accept(listenfd)
+        connfd, peer_address = unp.Accept(listenfd)
+        host, port = peer_address[:2]
         print(f"connection from {host}, port {port}", flush=True)
         peer, local = connfd.getpeername(), connfd.getsockname()
         unp.event("peername", peer=list(peer), local=list(local))

@@ -30,7 +30,7 @@ def run(default_rcvbuf: int | None) -> None:
     parser.add_argument("--rcvbuf", type=int, default=default_rcvbuf)
     args = parser.parse_args()
     unp.started()
-    sock = unp.Socket(socket.SOCK_DGRAM)
+    sock = unp.Socket(socket.SOCK_DGRAM, host=unp.wildcard())
     if args.rcvbuf:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, args.rcvbuf)
         granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
@@ -40,7 +40,7 @@ def run(default_rcvbuf: int | None) -> None:
         unp.event(
             "rcvbuf", requested=None, granted=sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
         )
-    unp.Bind(sock, "0.0.0.0", args.port)
+    unp.Bind(sock, unp.wildcard(), args.port)
     count = 0
 
     def recvfrom_int(signum: int, frame: object) -> None:

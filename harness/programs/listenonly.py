@@ -33,8 +33,8 @@ def main() -> None:
     parser.add_argument("--accept-on-usr1", action="store_true")
     args = parser.parse_args()
     unp.started()
-    listenfd = unp.Socket()
-    unp.Bind(listenfd, "0.0.0.0", args.port)
+    listenfd = unp.Socket(host=unp.wildcard())
+    unp.Bind(listenfd, unp.wildcard(), args.port)
     unp.Listen(listenfd, args.backlog)
     print(f"listening on port {args.port} with backlog {args.backlog}", flush=True)
     accepted = []

@@ -30,7 +30,7 @@ def main() -> None:
     unp.started()
     pending = selectors.DefaultSelector()
     for _ in range(args.count):
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET6 if ":" in args.server else socket.AF_INET)
         sock.setblocking(False)
         code = sock.connect_ex((args.server, args.port))
         if code not in (0, errno.EINPROGRESS):

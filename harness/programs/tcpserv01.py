@@ -48,9 +48,9 @@ def main() -> None:
     args = parser.parse_args()
     unp.started()
     signal.signal(signal.SIGCHLD, reap)
-    listenfd = unp.Socket()
+    listenfd = unp.Socket(host=unp.wildcard())
     listenfd.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    unp.Bind(listenfd, "0.0.0.0", args.port)
+    unp.Bind(listenfd, unp.wildcard(), args.port)
     unp.Listen(listenfd, 8)  # the course's LISTENQ
     kept = []
     while True:

@@ -18,8 +18,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=unp.SERV_PORT)
     args = parser.parse_args()
     unp.started()
-    listenfd = unp.Socket()
-    unp.Bind(listenfd, "0.0.0.0", args.port)
+    listenfd = unp.Socket(host=unp.wildcard())
+    unp.Bind(listenfd, unp.wildcard(), args.port)
     unp.Listen(listenfd, 8)  # the course's LISTENQ
     print("Server running...waiting for connections.", flush=True)
     while True:

@@ -23,8 +23,8 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=unp.SERV_PORT)
     args = parser.parse_args()
     unp.started()
-    sock = unp.Socket(socket.SOCK_DGRAM)
-    unp.Bind(sock, "0.0.0.0", args.port)
+    sock = unp.Socket(socket.SOCK_DGRAM, host=unp.wildcard())
+    unp.Bind(sock, unp.wildcard(), args.port)
     dg_echo(sock)
 
 

@@ -58,6 +58,13 @@ def addr(pair: Any) -> list[Any] | None:
     return [pair[0], pair[1]] if pair else None  # an IPv6 address has flow info and scope too
 
 
+def wildcard() -> str:
+    """The address a server binds: IPv6's `::` in an IPv6 run (socklab --family 6 sets
+    SOCKLAB_FAMILY=6 for every program; the book's servers are told with a host argument,
+    tcp_listen's "::"), else IPv4's INADDR_ANY."""
+    return "::" if os.environ.get("SOCKLAB_FAMILY") == "6" else "0.0.0.0"
+
+
 def Socket(kind: int = socket.SOCK_STREAM, host: str = "") -> socket.socket:
     """A socket of the peer's family: AF_INET6 for an IPv6 address (the book's protocol-
     independent clients ask getaddrinfo; a literal address says it at once)."""

@@ -458,9 +458,10 @@ class Builder:
             return ""
         old, new = self.obs.counters.get(before[-1], {}), self.obs.counters.get(after[0], {})
         parts = []
+        group = "Udp6" if self.obs.family == 6 else "Udp"  # IPv6's own counters (snmp6)
         for counter, meaning in (
-            ("Udp.InDatagrams", "delivered"),
-            ("Udp.RcvbufErrors", "counted as RcvbufErrors"),
+            (f"{group}.InDatagrams", "delivered"),
+            (f"{group}.RcvbufErrors", "counted as RcvbufErrors"),
         ):
             if counter in old and counter in new:
                 parts.append(f"{new[counter] - old[counter]:,} {meaning}")

@@ -190,7 +190,8 @@ def book_table(report: Report) -> FilledTable | None:
     table = report.scenario.table
     if table is None:
         return None
-    rows = [[resolve(cell, report.observations) for cell in row] for row in table.rows]
+    chosen = table.rows6 if report.observations.family == 6 and table.rows6 else table.rows
+    rows = [[resolve(cell, report.observations) for cell in row] for row in chosen]
     return FilledTable(table.title, list(table.columns), rows)
 
 

@@ -144,12 +144,18 @@ def setting(netns: str, key: str) -> int:
 
 
 def listening(netns: str, proto: str, port: int) -> bool:
-    """Is a socket bound (UDP) or listening (TCP, state 0A) on `port`, per /proc/net?"""
-    for line in read_proc_net(netns, proto).splitlines()[1:]:
-        cols = line.split()
-        local_port = int(cols[1].rsplit(":", 1)[1], 16)
-        if local_port == port and (proto == "udp" or cols[3] == "0A"):
-            return True
+    """Is a socket bound (UDP) or listening (TCP, state 0A) on `port`, per /proc/net (and
+    /proc/net/tcp6 or udp6: an IPv6 server's)?"""
+    for name in (proto, f"{proto}6"):
+        try:
+            table = read_proc_net(netns, name)
+        except FileNotFoundError:  # a kernel without IPv6
+            continue
+        for line in table.splitlines()[1:]:
+            cols = line.split()
+            local_port = int(cols[1].rsplit(":", 1)[1], 16)
+            if local_port == port and (proto == "udp" or cols[3] == "0A"):
+                return True
     return False
 
 
@@ -416,7 +422,12 @@ class Execution:
             strace.STOPPED_START + limits + argv,
             stdout=self.rundir / f"{run.name}.stdout",
             stderr=self.rundir / f"{run.name}.stderr",
-            env={"SOCKLAB_EVENTS": inside(run.host, events), "PYTHONUNBUFFERED": "1"},
+            env={
+                "SOCKLAB_EVENTS": inside(run.host, events),
+                "PYTHONUNBUFFERED": "1",
+                # an IPv6 run says so: a server then listens on IPv6 (socklab's: unp.wildcard)
+                **({"SOCKLAB_FAMILY": "6"} if self.backend.topology.family == 6 else {}),
+            },
             user=run.user,
             cwd=str(self.mount) if self.mount and run.command else None,
             caps=run.caps,

@@ -28,7 +28,7 @@ ADDRESS_NAMES = set(Topology(0).names()) | set(HOSTS)
 def loopback(text: str) -> bool:
     """127.0.0.0/8 is the same in every host and on every testbed: a literal is no typo."""
     try:
-        return ipaddress.IPv4Address(text).is_loopback
+        return ipaddress.ip_address(text).is_loopback
     except ValueError:
         return False
 

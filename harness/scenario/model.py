@@ -289,10 +289,13 @@ class BookTable(Strict):
     title: str = Field(max_length=200)
     columns: list[str] = Field(min_length=2, max_length=12)
     rows: list[list[str]] = Field(min_length=1, max_length=100)
+    rows6: list[list[str]] | None = Field(
+        default=None, max_length=100, description="the rows in an IPv6 run, where they differ"
+    )
 
     @model_validator(mode="after")
     def rectangular(self) -> BookTable:
-        for number, row in enumerate(self.rows):
+        for number, row in enumerate([*self.rows, *(self.rows6 or [])]):
             if len(row) != len(self.columns):
                 return error(f"rows.{number} has {len(row)} cells for {len(self.columns)} columns")
         if not any(PLACEHOLDER.search(cell) for row in self.rows for cell in row):

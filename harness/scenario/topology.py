@@ -106,6 +106,7 @@ class Topology:
                 )
             table[host] = table[f"{host}.{next(iter(ATTACHMENTS[host]))}"]
         table["unrouted"] = UNROUTED6 if six else UNROUTED
+        table["loopback"] = "::1" if six else "127.0.0.1"
         for net in NETWORKS:
             if six:
                 unassigned = self.subnet6(net).network_address + hex_digits(UNASSIGNED)

@@ -125,6 +125,8 @@ def test_an_expectation_bound_to_a_family_is_judged_only_in_that_familys_runs() 
 
 
 def test_a_scenario_that_does_not_run_over_ipv6_says_why() -> None:
-    with pytest.raises(ScenarioError, match="tcp-echo does not run over IPv6: socklab's echo"):
-        prepare("tcp-echo", family=6)
+    with pytest.raises(
+        ScenarioError, match="synflood does not run over IPv6: its flood is built as raw IPv4"
+    ):
+        prepare("synflood", family=6)
     assert prepare("refused", family=6).family == 6
