@@ -32,7 +32,8 @@ from rich.text import Text
 from . import __version__, shipped
 from .errors import BackendUnavailable, ScenarioError, SocklabError
 from .report import model, terminal
-from .report.terminal import visible, wrapped
+from .report.model import visible
+from .report.terminal import wrapped
 from .run import compare, lab, labs, suite
 from .run.clean import clean
 from .run.execute import (

@@ -19,11 +19,12 @@ from __future__ import annotations
 import bisect
 import ipaddress
 import itertools
-from collections import defaultdict, deque
+import re
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from ..observe.observations import Observations
+from ..observe.observations import Observations, distinct
 from ..observe.pcap import Packet
 from ..observe.strace import Call
 from ..scenario.topology import HOSTS
@@ -34,7 +35,8 @@ PERIOD = 4  # the longest pattern of journeys that folds when it repeats
 MIXED, MIXED_MIN = 3, 16  # up to 3 kinds in any order fold from 16 journeys on (a flood)
 TRANSIT_S = 0.005  # copies of one frame on one link (both ends captured it)
 TOGETHER_S = 0.002  # a call that returned within this is drawn as one line
-MATCH_S = 3.0  # a forwarded copy appears on the far link within this (wan's delays are 20 ms)
+MATCH_S = 11.0  # a forwarded copy appears on the far link within this (delays up to 10 s)
+BURST_S = 0.01  # like packets closer than this are one burst, forwarded in order
 FLAG_NAMES = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH"}
 # What an ICMP destination-unreachable code means to the socket that receives it: Linux's
 # icmp_err_convert table (net/ipv4/icmp.c), which tcp_v4_err and udp_err use.
@@ -46,9 +48,15 @@ ICMP_ERRNO = {
     4: ("fragmentation needed", "EMSGSIZE"),
     6: ("net unknown", "ENETUNREACH"),
     7: ("host unknown", "EHOSTDOWN"),
+    5: ("source route failed", "EOPNOTSUPP"),
+    8: ("source host isolated", "ENONET"),
     9: ("net prohibited", "ENETUNREACH"),
     10: ("host prohibited", "EHOSTUNREACH"),
+    11: ("net unreachable for TOS", "ENETUNREACH"),
+    12: ("host unreachable for TOS", "EHOSTUNREACH"),
     13: ("administratively prohibited", "EHOSTUNREACH"),
+    14: ("host precedence violation", "EHOSTUNREACH"),
+    15: ("precedence cut off", "EHOSTUNREACH"),
 }
 # The same for ICMPv6's (icmpv6_err_convert's tab_unreach, net/ipv6/icmp.c): the
 # administrative ones mean EACCES over IPv6, where IPv4's admin-prohibited means EHOSTUNREACH.
@@ -94,16 +102,16 @@ def label(packet: Packet) -> str:
         if packet.icmp_type == 3:
             meaning, errno = ICMP_ERRNO.get(packet.icmp_code or 0, (f"code {packet.icmp_code}", ""))
             return f"ICMP {meaning}" + (f" ({errno})" if errno else "")
-        return {8: "ICMP echo request", 0: "ICMP echo reply"}.get(packet.icmp_type or -1, "ICMP")
+        echoes = {8: "ICMP echo request", 0: "ICMP echo reply"}
+        return echoes.get(packet.icmp_type, "ICMP") if packet.icmp_type is not None else "ICMP"
     if packet.proto == "icmp6":
         if packet.icmp_type == 1:
             meaning, errno = ICMP6_ERRNO.get(
                 packet.icmp_code or 0, (f"code {packet.icmp_code}", "")
             )
             return f"ICMPv6 {meaning}" + (f" ({errno})" if errno else "")
-        return {128: "ICMPv6 echo request", 129: "ICMPv6 echo reply"}.get(
-            packet.icmp_type or -1, f"ICMPv6 type {packet.icmp_type}"
-        )
+        names6 = {128: "ICMPv6 echo request", 129: "ICMPv6 echo reply"}
+        return names6.get(packet.icmp_type or 0, f"ICMPv6 type {packet.icmp_type}")
     if packet.proto == "arp":
         return f"ARP who-has {packet.dst}" if packet.flags == "request" else "ARP reply"
     if packet.proto == "nd":
@@ -166,9 +174,14 @@ class Journey:
         return self.hops[0].time
 
     def shape(self) -> tuple[object, ...]:
-        """What two journeys must share to fold: the path, what they were, their fate."""
+        """What two journeys must share to fold: the path, what they were, the service port
+        (the server's: SYNs to port 13 and to port 80 are two things, while a flood's random
+        source ports are one), their fate."""
+        packet = self.hops[0].packet
+        service = packet.sport if self.hops[0].sender == "server" else packet.dport
         return (
             self.kind or self.text,
+            service,
             tuple((h.packet.link, h.sender, h.receiver, h.dropped, h.broadcast) for h in self.hops),
         )
 
@@ -236,6 +249,19 @@ class Figure:
         return sorted(found)
 
 
+def varied(run: Sequence[Journey]) -> str:
+    """What differs between like journeys: their lengths, the addresses no host owns."""
+    packets = [journey.hops[0].packet for journey in run]
+    parts = []
+    lengths = {p.length for p in packets}
+    if len(lengths) > 1:
+        parts.append(f"len {min(lengths)}..{max(lengths)}")
+    addresses = {p.src for p in packets} | {p.dst for p in packets}
+    if len(addresses) > 2:
+        parts.append(f"{len(addresses) - 1} addresses no host owns")
+    return f" ({', '.join(parts)})" if parts else ""
+
+
 def gaps_text(times: Sequence[float]) -> str:
     gaps = [b - a for a, b in itertools.pairwise(times)]
     if not gaps:
@@ -266,34 +292,35 @@ class Builder:
             if address not in self.names or name in HOSTS:
                 self.names[address] = name
         self.captured = {c.link for c in obs.captures if not c.problem}
+        self.shown: set[Packet] = set()  # the evidence, drawn (onward() fills it)
 
     def where(self, address: str) -> str:
         name = self.names.get(address)
         return f"{address} ({name})" if name and name not in HOSTS else address
 
-    def hops(self) -> list[Hop]:
-        """Each distinct packet once, with the time the other end of its link captured it
-        (the first copy another host saw within TRANSIT_S): its transit, where both ends
-        were captured."""
+    def hops(self, packets: Sequence[Packet] | None = None) -> list[Hop]:
+        """Each distinct packet once (the evidence, unless `packets` are given), with the
+        time the other end of its link captured it (the first copy another host saw within
+        TRANSIT_S): its transit, where both ends were captured."""
         copies: dict[tuple[object, ...], list[tuple[float, str]]] = defaultdict(list)
         for packet in self.obs.packets:
             copies[key(packet)].append((packet.time, packet.host))
         for seen in copies.values():
             seen.sort()
         found = []
-        for packet in self.obs.evidence():
+        for packet in self.obs.evidence() if packets is None else packets:
             ends = endpoints(packet, self.host_of)
             if ends is None:
                 owner = self.host_of(packet.src) or self.host_of(packet.dst) or "client"
                 ends = (owner, owner)
             seen = copies[key(packet)]
             arrival = packet.time
-            for when, host in seen[bisect.bisect_left(seen, (packet.time, "")) :]:
-                if when - packet.time > TRANSIT_S:
+            index = bisect.bisect_left(seen, (packet.time, ""))
+            while index < len(seen) and seen[index][0] - packet.time <= TRANSIT_S:
+                if seen[index][1] != packet.host:
+                    arrival = seen[index][0]
                     break
-                if host != packet.host:
-                    arrival = when
-                    break
+                index += 1
             found.append(Hop(packet, *ends, arrival, broadcast=broadcast(packet)))
         return found
 
@@ -315,11 +342,8 @@ class Builder:
 
     def journeys(self) -> list[Journey]:
         hops = self.hops()
-        waiting: dict[tuple[object, ...], deque[Hop]] = defaultdict(deque)
-        for hop in hops:
-            if hop.sender == "router" and hop.receiver != "router":
-                waiting[(hop.packet.link, *key(hop.packet)[1:])].append(hop)
-        taken: set[int] = set()
+        onward = self.onward(hops)
+        taken = {id(hop) for hop in onward.values()}
         journeys = []
         for hop in hops:
             if id(hop) in taken:
@@ -327,17 +351,44 @@ class Builder:
             chain = [hop]
             if self.forwarded(hop):
                 other = "lan2" if hop.packet.link == "lan1" else "lan1"
-                queue = waiting[(other, *key(hop.packet)[1:])]
-                while queue and queue[0].time < hop.time - 0.001:
-                    queue.popleft()
-                if queue and queue[0].time <= hop.time + MATCH_S:
-                    onward = queue.popleft()
-                    taken.add(id(onward))
-                    chain.append(onward)
-                elif other in self.captured:
+                copy = onward.get(id(hop))
+                if copy is not None and copy.packet in self.shown:
+                    chain.append(copy)
+                elif copy is None and other in self.captured:
                     hop.dropped = True
-            journeys.append(Journey(chain, self.describe(hop), self.describe(hop, named=True)))
+            kind = re.sub(r" len \d+", "", self.describe(hop, named=True))  # lengths vary
+            journeys.append(Journey(chain, self.describe(hop), kind))
         return journeys
+
+    def onward(self, hops: Sequence[Hop]) -> dict[int, Hop]:
+        """Each forwarded hop's copy on the far link, in time order. A copy is matched to the
+        earliest of the last burst of like packets still waiting (within BURST_S of each
+        other): a burst the router queued leaves in order, and a retransmission, seconds after
+        its lost original, is the one that crossed, not the original. Copies the harness's
+        teardown caught count too (the packet crossed), though they are not drawn."""
+        self.shown = {hop.packet for hop in hops}
+        late = [p for p in distinct(self.obs.packets) if p not in self.shown]
+        candidates = [*hops, *self.hops(late)] if late else list(hops)
+        candidates.sort(key=lambda hop: hop.time)
+        waiting: dict[tuple[object, ...], list[Hop]] = defaultdict(list)
+        found: dict[int, Hop] = {}
+        for hop in candidates:
+            if hop.packet in self.shown and self.forwarded(hop):
+                other = "lan2" if hop.packet.link == "lan1" else "lan1"
+                waiting[(other, *key(hop.packet)[1:])].append(hop)
+                continue
+            if hop.sender != "router" or hop.receiver == "router":
+                continue
+            queue = waiting.get(key(hop.packet))
+            while queue and hop.time - queue[0].time > MATCH_S:
+                queue.pop(0)  # too long ago to be this one's original
+            if not queue:
+                continue
+            first = len(queue) - 1
+            while first > 0 and queue[first].time - queue[first - 1].time <= BURST_S:
+                first -= 1
+            found[id(queue.pop(first))] = hop
+        return found
 
     def describe(self, hop: Hop, named: bool = False) -> str:
         """What the packet was; with `named`, without the addresses that have no name (a
@@ -434,9 +485,7 @@ class Builder:
             return f"{pattern}, x{len(times):,}, {gaps_text(times)}"
         what = head.text
         if any(j.text != head.text for j in run):
-            what = head.kind
-            addresses = {j.hops[0].packet.src for j in run} | {j.hops[0].packet.dst for j in run}
-            what += f" ({len(addresses) - 1} addresses no host owns)"
+            what = head.kind + varied(run)
         if head.hops[0].packet.proto == "udp":
             text = f"{len(run):,} datagrams ({what})"
         else:

@@ -11,7 +11,7 @@ import bisect
 import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import jinja2
 from ..observe.pcap import Packet
 from .figure import Figure, Hop, Journey, figure, label
 from .ladder import note
-from .model import Report, book_table, call_text, counter_rows, errnos, paragraphs
+from .model import Report, book_table, call_text, counter_rows, errnos, paragraphs, visible
 
 ROW = 20  # pixels between two moments, at least
 PX_PER_S = 80  # pixels per second of a gap, up to BREAK_S
@@ -31,6 +31,7 @@ FIRST = 430  # the first column's x: the time axis and the client's calls are le
 AFTER = 280  # room right of the last column for the server's calls
 TOP = 50
 UNFOLD = 300  # packets listed when a fold is opened; report.json has them all
+MAX_ROWS = 600  # rows of the figure drawn, at most
 
 COLOURS = {
     "SYN": "#1f6feb",
@@ -115,6 +116,7 @@ class Ladder:
     unfolds: list[tuple[int, str, list[str], int]]  # number, text, lines, not listed
     width: float
     height: float
+    omitted: str = ""  # what is not drawn, when the figure has more than MAX_ROWS rows
 
 
 class Scale:
@@ -182,8 +184,25 @@ def journey_arrows(
     return arrows
 
 
+def capped(fig: Figure) -> tuple[Figure, str]:
+    """At most MAX_ROWS rows drawn (the first and last halves; what falls between is
+    left out and said so): whatever a program sends, the page stays small."""
+    if len(fig.rows) <= MAX_ROWS:
+        return fig, ""
+    head, tail = fig.rows[: MAX_ROWS // 2], fig.rows[-MAX_ROWS // 2 :]
+    start, end = head[-1].time, tail[0].time
+    marks = [m for m in fig.marks if m.start <= start or m.start >= end]
+    left = len(fig.rows) - MAX_ROWS
+    note = (
+        f"{left} rows of packets between {start - fig.origin:.6f} and "
+        f"{end - fig.origin:.6f} s are not drawn (report.json has every packet)"
+    )
+    return replace(fig, rows=[*head, *tail], marks=marks), note
+
+
 def ladder(fig: Figure) -> Ladder:
     """Where everything goes: packets' arrows, folds' bands, calls on the hosts' lines."""
+    fig, omitted = capped(fig)
     xs = {name: float(FIRST + index * SPAN) for index, name in enumerate(fig.columns)}
     scale = Scale(fig.times())
     arrows: list[Arrow] = []
@@ -233,7 +252,16 @@ def ladder(fig: Figure) -> Ladder:
     width = FIRST + SPAN * (len(fig.columns) - 1) + AFTER
     times = [(y, when - fig.origin) for y, when in zip(scale.ys, scale.times, strict=True)]
     return Ladder(
-        list(xs.items()), arrows, bands, calls, scale.breaks, times, unfolds, width, scale.bottom
+        list(xs.items()),
+        arrows,
+        bands,
+        calls,
+        scale.breaks,
+        times,
+        unfolds,
+        width,
+        scale.bottom,
+        omitted,
     )
 
 
@@ -247,6 +275,9 @@ def environment() -> jinja2.Environment:
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # every value a template prints, escaped as the terminal does (autoescape does HTML's
+        # characters, not ESC or NUL from a program's output)
+        finalize=lambda value: visible(value) if isinstance(value, str) else value,
     )
 
 

@@ -174,7 +174,8 @@ def render_ladder(fig: Figure, width: int = 200, fold: int | None = None) -> lis
     for entry in shown:
         if entry is None:
             left = len(rows) - fold  # type: ignore[operator]
-            lines.append(" " * TIME + f"... {left} more rows (report.json; --full shows all)")
+            said = f"... {left} more rows (report.json; --full shows all)"
+            lines.append(" " * TIME + said[: width - TIME])
             continue
         when, line = entry
         if line.startswith("FOLD "):
@@ -193,7 +194,9 @@ def render_ladder(fig: Figure, width: int = 200, fold: int | None = None) -> lis
 
 
 def wrapped(text: str, columns: int) -> list[str]:
-    words, lines, line = text.split(" "), [], ""
+    words, lines, line = [], [], ""
+    for word in text.split(" "):  # a word longer than a line (an IPv6 address) is cut
+        words += [word[i : i + columns - 2] for i in range(0, len(word), columns - 2)] or [""]
     for word in words:
         if line and len(line) + 1 + len(word) > columns:
             lines.append(line)

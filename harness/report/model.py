@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,16 @@ from ..scenario.model import Scenario
 from ..scenario.roles import Skipped
 from ..scenario.terms import TermError, terms_of
 from ..scenario.topology import HOSTS
+
+# What a program printed, or a scenario file says, may hold escape sequences (a window title,
+# a clipboard write, an erased line replaced by a fake PASSED): shown escaped, never sent raw,
+# in the terminal and in the page alike.
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with every control character but newline and tab written as \\xNN."""
+    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 @dataclass

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import textwrap
 
@@ -23,18 +22,10 @@ from .model import (
     counter_rows,
     errnos,
     paragraphs,
+    visible,
 )
 
 CALLS_PER_STEP = 12  # in the terminal; report.json and observations.json keep them all
-
-# What a program printed, or a scenario file says, may hold escape sequences (a window title,
-# a clipboard write, an erased line replaced by a fake PASSED): shown escaped, never sent raw.
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def visible(text: str) -> str:
-    """`text` with every control character but newline and tab written as \\xNN."""
-    return CONTROL.sub(lambda found: f"\\x{ord(found.group()):02x}", text)
 
 
 def width() -> int:

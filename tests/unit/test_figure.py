@@ -148,3 +148,43 @@ def test_two_connects_to_two_addresses_never_fold_together() -> None:
         "SYN x6, 1 s apart; all 6 dropped in the router",
         f"SYN to {unassigned} (lan2.unassigned) x6, 1 s apart; all 6 dropped in the router",
     ]
+
+
+def test_a_lost_original_is_the_dropped_one_not_its_retransmission() -> None:
+    lost, again = syn(100.1), syn(101.1)
+    crossed = syn(101.1002, "lan2")
+    rows = figure(observations([lost, again, crossed]), TOPO.host_of).rows
+    first, second = rows
+    assert isinstance(first, Journey) and first.hops[0].dropped and len(first.hops) == 1
+    assert isinstance(second, Journey) and len(second.hops) == 2
+
+
+def test_a_copy_delayed_seconds_is_matched_not_dropped() -> None:
+    sent = [
+        Packet(100.0 + n, "router", "lan1", "udp", CLIENT, SERVER, 5000, 9877, length=100 + n)
+        for n in range(3)
+    ]
+    late = [
+        Packet(104.0 + n, "router", "lan2", "udp", CLIENT, SERVER, 5000, 9877, length=100 + n)
+        for n in range(3)
+    ]
+    rows = figure(observations(sent + late), TOPO.host_of).rows
+    assert not any(isinstance(r, Journey) and r.hops[0].dropped for r in rows)
+
+
+def test_a_figure_of_many_unlike_rows_is_drawn_in_part_and_says_so() -> None:
+    many = [
+        Packet(
+            100.0 + n * 0.01,
+            "router",
+            "lan1",
+            "icmp",
+            ROUTER,
+            CLIENT,
+            icmp_type=3,
+            icmp_code=n % 16,
+        )
+        for n in range(2000)
+    ]
+    drawn = html.ladder(figure(observations(many), TOPO.host_of))
+    assert len(drawn.arrows) <= html.MAX_ROWS and "rows of packets between" in drawn.omitted

@@ -16,8 +16,8 @@ HOSTS = {"10.0.1.2": "client", "10.0.1.1": "router", "10.0.2.2": "server"}
 
 
 def syn(at: float) -> Packet:
-    size = int(at * 1000)  # each its own length: like packets in a row would fold
-    return Packet(at, "client", "lan1", "tcp", "10.0.1.2", "10.0.2.2", 40000, 13, "S", length=size)
+    port = 13 + int(at * 1000)  # each to its own port: like packets in a row would fold
+    return Packet(at, "client", "lan1", "tcp", "10.0.1.2", "10.0.2.2", 40000, port, "S")
 
 
 def test_gaps_grow_with_their_seconds_and_long_ones_break() -> None:
