@@ -478,7 +478,7 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         choices=(4, 6),
         default=4,
-        help="the protocol family of the scenario's addresses (6: IPv6, netns backend)",
+        help="the protocol family of the scenario's addresses (6: IPv6)",
     )
     run.add_argument("--full", action="store_true", help="every packet and call, not folded")
     run.add_argument(
@@ -510,7 +510,7 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         choices=(4, 6),
         default=4,
-        help="6: over IPv6 (netns), every scenario that runs so",
+        help="6: over IPv6, every scenario that runs so",
     )
     add_program_options(suite)
     suite.add_argument("--junit-xml", metavar="FILE", help="one test case per scenario")

@@ -62,14 +62,9 @@ def make_backend(
 
 
 def check_family(backend: str, family: int) -> None:
-    """IPv6 runs need the kernel's IPv6, and (for now) the netns backend."""
+    """IPv6 runs need the kernel's IPv6."""
     if family == 4:
         return
-    if backend != "netns":
-        raise ScenarioError(
-            "--family 6 runs on the netns backend so far: compose's networks are IPv4 only",
-            hint="add --backend netns",
-        )
     if not Path("/proc/sys/net/ipv6").exists():
         raise BackendUnavailable(
             "this kernel has no IPv6 (no /proc/sys/net/ipv6)",

@@ -29,7 +29,7 @@ from pyroute2 import NetlinkError
 from ... import shipped
 from ...errors import BackendUnavailable, command, sudo_hint
 from ...scenario.topology import HOSTS, MAX_SLOTS, NETWORKS, Topology
-from .. import cgroups
+from .. import cgroups, ipv6
 from ..nsenter import rtnl_in
 from ..ownership import PREFIX, TAG_ENV
 from ..stopping import Teardown
@@ -273,7 +273,7 @@ class ComposeBackend:
         random.SystemRandom().shuffle(free)
         last = ""
         for slot in free[:6]:  # another run may grab the same slot between list and create
-            self.topology = Topology(slot)
+            self.topology = Topology(slot, self.topology.family)
             # The rules go in before the containers exist, so no moment of theirs reaches the
             # machine; and again on every attempt, since down() after a failed one takes them
             # out (without the ACCEPT, even the client's SYN to the router dies on the bridge).
@@ -313,6 +313,8 @@ class ComposeBackend:
         for host in HOSTS:
             self._await_addresses(host)
             self._route(host)
+        if self.topology.family == 6:
+            ipv6.wire(self.netns, self.topology)
 
     def _route(self, host: str) -> None:
         """Routes are set from the machine, so no container needs NET_ADMIN: the leaves' default

@@ -11,9 +11,7 @@ import contextlib
 import os
 import pwd
 import shutil
-import socket
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -21,7 +19,7 @@ from pyroute2 import IPRoute, netns
 
 from ...errors import BackendUnavailable, sudo_hint
 from ...scenario.topology import ATTACHMENTS, HOSTS, Topology
-from .. import cgroups
+from .. import cgroups, ipv6
 from ..nsenter import create_netns, rtnl_in, write_sysctl
 from ..ownership import PREFIX
 from .base import (
@@ -50,29 +48,6 @@ SYSCTLS = {
     "router": {"net.ipv4.ip_forward": "1", "net.ipv4.icmp_ratelimit": "0"},
     "server": {"net.ipv4.ip_forward": "0"},
 }
-
-# An IPv6 run (--family 6): addresses at once (no duplicate address detection, which holds a
-# new address back for a second), no addresses or routes from router advertisements, and the
-# router forwards and answers errors at once, as for IPv4.
-_QUIET6 = {
-    "net.ipv6.conf.all.accept_dad": "0",
-    "net.ipv6.conf.default.accept_dad": "0",
-    "net.ipv6.conf.all.accept_ra": "0",
-    "net.ipv6.conf.default.accept_ra": "0",
-}
-NODAD = 0x02  # IFA_F_NODAD: no duplicate address detection for it
-TENTATIVE = 0x40  # IFA_F_TENTATIVE
-READY6_S = 3.0
-SYSCTLS6 = {
-    "client": _QUIET6,
-    "router": {
-        **_QUIET6,
-        "net.ipv6.conf.all.forwarding": "1",
-        "net.ipv6.icmp.ratelimit": "0",
-    },
-    "server": _QUIET6,
-}
-
 
 # Top-level folders a program does not see. /run, /tmp and /var come back as empty tmpfs. They
 # are left out of the read-only view, not hidden after it: a recursive bind of / copies every
@@ -207,11 +182,6 @@ class NetnsBackend:
         for host in HOSTS:
             for index, net in enumerate(ATTACHMENTS[host]):
                 ifnames[(host, net)] = f"eth{index}"
-        six = topo.family == 6
-        if six:  # before the links exist: they copy `default`'s settings when they are made
-            for host, settings in SYSCTLS6.items():
-                for key, value in settings.items():
-                    write_sysctl(self.netns(host), key, value)
         # lan1: client <-> router, lan2: server <-> router; the peer end is born in the router.
         for leaf, net in (("client", "lan1"), ("server", "lan2")):
             handles[leaf].link(
@@ -236,38 +206,8 @@ class NetnsBackend:
         for host, settings in SYSCTLS.items():
             for key, value in settings.items():
                 write_sysctl(self.netns(host), key, value)
-        if six:
-            self._address6(handles, ifnames)
-
-    def _address6(self, handles: dict[str, IPRoute], ifnames: dict[tuple[str, str], str]) -> None:
-        """IPv6 addresses once every link is up, then a wait until none is tentative: an
-        address the kernel still holds back does not answer neighbour solicitations (a run's
-        first solicitation went unanswered when they were added before the links came up)."""
-        topo = self.topology
-        for host in HOSTS:
-            ns = handles[host]
-            for net in ATTACHMENTS[host]:
-                index = ns.link_lookup(ifname=ifnames[(host, net)])[0]
-                address = topo.address6(host, net)
-                ns.addr("add", index=index, address=address, prefixlen=64, flags=NODAD)
-            gateway6 = topo.gateway6(host)
-            if gateway6:
-                ns.route("add", dst="::/0", gateway=gateway6)
-        deadline = time.monotonic() + READY6_S
-        while time.monotonic() < deadline:
-            waiting = [
-                host
-                for host, ns in handles.items()
-                for found in ns.get_addr(family=socket.AF_INET6)
-                if found.get_attr("IFA_FLAGS", found["flags"]) & TENTATIVE
-            ]
-            if not waiting:
-                return
-            time.sleep(0.02)
-        raise BackendUnavailable(
-            f"IPv6 addresses still tentative after {READY6_S:g} s in {', '.join(waiting)}",
-            hint="the kernel holds them back for duplicate address detection: run --family 4",
-        )
+        if topo.family == 6:
+            ipv6.wire(self.netns, topo)
 
     def down(self) -> None:
         cgroups.run_group(self.run_id).remove()
