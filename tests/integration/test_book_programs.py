@@ -55,3 +55,32 @@ def test_the_books_programs_pass_the_scenarios_of_their_roles(
     results = json.loads(done.stdout)
     assert sorted(r["name"] for r in results) == sorted(names), results
     assert all(r["verdict"] == "pass" for r in results), results
+
+
+# The book's IPv6 programs (intro/daytimetcpcliv6.c, daytimetcpsrvv6.c) over --family 6.
+CASES6 = {
+    "daytime6-client": (
+        ["refused", "timeout", "nohost", "unreachable", "netunreach"],
+        "daytimetcpcliv6",
+        None,
+    ),
+    "daytime6-pair": (["daytime", "bind-privileged"], "daytimetcpcliv6", "daytimetcpsrvv6"),
+}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("case", sorted(CASES6))
+def test_the_books_ipv6_programs_pass_the_scenarios_of_their_roles_over_ipv6(
+    backend: str, case: str
+) -> None:
+    names, client, server = CASES6[case]
+    if not all((BOOK / p).exists() for p in (client, server) if p):
+        pytest.skip(f"the book's IPv6 programs are not built at {BOOK}")
+    args = ["suite", *names, "--family", "6", "--backend", backend, "--json"]
+    args += ["--client", str(BOOK / client)] if client else []
+    args += ["--server", str(BOOK / server)] if server else []
+    done = socklab(*args, timeout=600)
+    assert done.code == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    results = json.loads(done.stdout)
+    assert sorted(r["name"] for r in results) == sorted(names), results
+    assert all(r["verdict"] == "pass" for r in results), results
