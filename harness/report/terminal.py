@@ -107,7 +107,7 @@ def calls_summary(step: StepResult) -> str:
     return ", ".join(seen.values()) or "-"
 
 
-STEPS = 8  # rows of the steps table, unless --full; then the first STEPS - 2 and a count
+STEPS = 6  # rows of the steps table, unless --full; then the first STEPS - 2 and a count
 PRINTED = 3  # lines of what a step printed, in the table
 
 
